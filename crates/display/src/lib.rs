@@ -1,0 +1,177 @@
+//! The display core: the session's authoritative framebuffer, and one encoder state per viewer.
+//!
+//! A backend (VNC today, RDP later) turns what its host sends into [`Update`]s.
+//! [`Display::apply`] writes each update into the [`Framebuffer`] and records, for every viewer,
+//! what that viewer has not seen yet.
+//! [`Display::take_frame`] then plans the next frame for one viewer when its in-flight window has
+//! room; the plan copies the pixels it needs, so that the caller can encode it
+//! ([`FramePlan::encode`]) without holding any lock.
+//!
+//! Architecture invariant: this crate does no I/O and reads no clock; it knows nothing of RFB,
+//! RDP or WebSockets, only of [`bascule_proto`] messages.
+//!
+//! Architecture invariant: for every viewer, the canvas it will have after the frames already
+//! planned equals the framebuffer everywhere outside its dirty cells.
+//! A slow viewer only accumulates dirty cells (bounded by the screen size), never a queue.
+
+#![warn(missing_docs)]
+
+mod canvas;
+mod framebuffer;
+mod grid;
+mod viewer;
+
+pub use canvas::{Canvas, CanvasError, decode_png};
+pub use framebuffer::{CursorShape, Framebuffer};
+pub use viewer::{AckError, FramePlan, ViewerStats};
+
+use bascule_proto::Rect;
+use std::collections::HashMap;
+
+/// One change reported by a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Update {
+    /// New pixels, RGBA with A = 255, `rect.width * rect.height * 4` bytes.
+    Pixels {
+        /// Where.
+        rect: Rect,
+        /// The pixels.
+        rgba: Vec<u8>,
+    },
+    /// A solid rectangle.
+    Fill {
+        /// Where.
+        rect: Rect,
+        /// Colour.
+        rgb: [u8; 3],
+    },
+    /// Content moved from `(src_x, src_y)` to `dst`.
+    Copy {
+        /// Source left edge.
+        src_x: u16,
+        /// Source top edge.
+        src_y: u16,
+        /// Destination.
+        dst: Rect,
+    },
+    /// A new pointer shape.
+    Cursor(CursorShape),
+    /// The desktop changed size; its content is undefined until the next updates.
+    Resize {
+        /// New width.
+        width: u16,
+        /// New height.
+        height: u16,
+    },
+}
+
+/// Why an update was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// The rectangle is not inside the framebuffer.
+    #[error("rectangle {0:?} is outside the framebuffer")]
+    OutOfBounds(Rect),
+    /// The pixel buffer does not match the rectangle.
+    #[error("pixel buffer of {got} bytes for a rectangle that needs {expected}")]
+    BadLength {
+        /// What the rectangle needs.
+        expected: usize,
+        /// What was given.
+        got: usize,
+    },
+}
+
+/// Identifies a viewer of a [`Display`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ViewerId(u64);
+
+/// A session's display: the framebuffer and its viewers.
+#[derive(Debug)]
+pub struct Display {
+    framebuffer: Framebuffer,
+    cursor: Option<CursorShape>,
+    viewers: HashMap<ViewerId, viewer::Viewer>,
+    next_viewer: u64,
+}
+
+impl Display {
+    /// A black display of the given size, with no viewer.
+    pub fn new(width: u16, height: u16) -> Display {
+        Display { framebuffer: Framebuffer::new(width, height), cursor: None, viewers: HashMap::new(), next_viewer: 1 }
+    }
+
+    /// The authoritative framebuffer.
+    pub fn framebuffer(&self) -> &Framebuffer {
+        &self.framebuffer
+    }
+
+    /// Applies one backend update to the framebuffer and to every viewer's pending state.
+    pub fn apply(&mut self, update: Update) -> Result<(), UpdateError> {
+        match update {
+            Update::Pixels { rect, rgba } => {
+                self.framebuffer.put(rect, &rgba)?;
+                self.viewers.values_mut().for_each(|v| v.handle_damage(rect));
+            }
+            Update::Fill { rect, rgb } => {
+                self.framebuffer.fill(rect, rgb)?;
+                self.viewers.values_mut().for_each(|v| v.handle_damage(rect));
+            }
+            Update::Copy { src_x, src_y, dst } => {
+                self.framebuffer.copy(src_x, src_y, dst)?;
+                self.viewers.values_mut().for_each(|v| v.handle_copy(src_x, src_y, dst));
+            }
+            Update::Cursor(shape) => {
+                self.cursor = Some(shape);
+                self.viewers.values_mut().for_each(|v| v.handle_cursor());
+            }
+            Update::Resize { width, height } => {
+                self.framebuffer = Framebuffer::new(width, height);
+                self.viewers.values_mut().for_each(|v| v.handle_resize(width, height));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a viewer. Its first frame will carry the whole screen and the cursor.
+    pub fn add_viewer(&mut self, max_in_flight: u8) -> ViewerId {
+        let id = ViewerId(self.next_viewer);
+        self.next_viewer += 1;
+        let (width, height) = self.framebuffer.size();
+        self.viewers.insert(id, viewer::Viewer::new(width, height, max_in_flight, self.cursor.is_some()));
+        id
+    }
+
+    /// Forgets a viewer.
+    pub fn remove_viewer(&mut self, id: ViewerId) {
+        self.viewers.remove(&id);
+    }
+
+    /// How many viewers are attached.
+    pub fn viewer_count(&self) -> usize {
+        self.viewers.len()
+    }
+
+    /// Records a frame acknowledgement from a viewer.
+    pub fn handle_ack(&mut self, id: ViewerId, seq: u32) -> Result<(), AckError> {
+        match self.viewers.get_mut(&id) {
+            Some(viewer) => viewer.handle_ack(seq),
+            None => Err(AckError::UnknownViewer),
+        }
+    }
+
+    /// Plans the next frame for a viewer, if it has something to see and room in its window.
+    pub fn take_frame(&mut self, id: ViewerId) -> Option<FramePlan> {
+        let viewer = self.viewers.get_mut(&id)?;
+        viewer.take_frame(&self.framebuffer, self.cursor.as_ref())
+    }
+
+    /// Counters of one viewer.
+    pub fn viewer_stats(&self, id: ViewerId) -> Option<ViewerStats> {
+        self.viewers.get(&id).map(|v| v.stats())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! One viewer's encoder state: what it has not seen yet, and its in-flight window.
+
+use crate::framebuffer::{CursorShape, Framebuffer};
+use crate::grid::DirtyGrid;
+use bascule_proto::{Rect, ServerMessage, TileCodec};
+
+/// Copies kept for a viewer before we give up and send pixels: a viewer that is behind should
+/// not accumulate an unbounded list.
+const MAX_PENDING_COPIES: usize = 32;
+
+/// Why an acknowledgement was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// The viewer acknowledged a frame that was never sent.
+    #[error("acknowledged frame {acked} but only {sent} were sent")]
+    NotSent {
+        /// The acknowledged sequence number.
+        acked: u32,
+        /// The last sent sequence number.
+        sent: u32,
+    },
+    /// No such viewer.
+    #[error("unknown viewer")]
+    UnknownViewer,
+}
+
+/// Counters of one viewer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewerStats {
+    /// Frames planned.
+    pub frames: u64,
+    /// Frames acknowledged.
+    pub acked: u32,
+    /// Frames in flight.
+    pub in_flight: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Viewer {
+    dirty: DirtyGrid,
+    copies: Vec<(u16, u16, Rect)>,
+    cursor_pending: bool,
+    resize_pending: Option<(u16, u16)>,
+    sent: u32,
+    acked: u32,
+    max_in_flight: u8,
+    frames: u64,
+}
+
+impl Viewer {
+    pub(crate) fn new(width: u16, height: u16, max_in_flight: u8, has_cursor: bool) -> Viewer {
+        let mut dirty = DirtyGrid::new(width, height);
+        dirty.mark_all();
+        Viewer {
+            dirty,
+            copies: Vec::new(),
+            cursor_pending: has_cursor,
+            resize_pending: None,
+            sent: 0,
+            acked: 0,
+            max_in_flight: max_in_flight.max(1),
+            frames: 0,
+        }
+    }
+
+    pub(crate) fn handle_damage(&mut self, rect: Rect) {
+        self.dirty.mark(rect);
+    }
+
+    /// A copy can travel as a copy only if the viewer's (future) canvas is right at the source.
+    pub(crate) fn handle_copy(&mut self, src_x: u16, src_y: u16, dst: Rect) {
+        let source = Rect { x: src_x, y: src_y, ..dst };
+        if self.dirty.intersects(source) || self.copies.len() >= MAX_PENDING_COPIES {
+            self.dirty.mark(dst);
+        } else {
+            self.copies.push((src_x, src_y, dst));
+            self.dirty.clear_covered(dst);
+        }
+    }
+
+    pub(crate) fn handle_cursor(&mut self) {
+        self.cursor_pending = true;
+    }
+
+    pub(crate) fn handle_resize(&mut self, width: u16, height: u16) {
+        self.dirty = DirtyGrid::new(width, height);
+        self.dirty.mark_all();
+        self.copies.clear();
+        self.resize_pending = Some((width, height));
+    }
+
+    pub(crate) fn handle_ack(&mut self, seq: u32) -> Result<(), AckError> {
+        if seq > self.sent {
+            return Err(AckError::NotSent { acked: seq, sent: self.sent });
+        }
+        self.acked = self.acked.max(seq);
+        Ok(())
+    }
+
+    fn in_flight(&self) -> u32 {
+        self.sent - self.acked
+    }
+
+    pub(crate) fn stats(&self) -> ViewerStats {
+        ViewerStats { frames: self.frames, acked: self.acked, in_flight: self.in_flight() }
+    }
+
+    pub(crate) fn take_frame(&mut self, framebuffer: &Framebuffer, cursor: Option<&CursorShape>) -> Option<FramePlan> {
+        let has_work =
+            !self.dirty.is_empty() || !self.copies.is_empty() || self.cursor_pending || self.resize_pending.is_some();
+        if !has_work || self.in_flight() >= u32::from(self.max_in_flight) {
+            return None;
+        }
+        let mut items = Vec::new();
+        if let Some((width, height)) = self.resize_pending.take() {
+            items.push(PlanItem::Message(ServerMessage::Resize { width, height }));
+        }
+        for (src_x, src_y, dst) in self.copies.drain(..) {
+            items.push(PlanItem::Message(ServerMessage::Copy { src_x, src_y, dst }));
+        }
+        for rect in self.dirty.take_rects() {
+            match framebuffer.solid_colour(rect) {
+                Some(rgb) => items.push(PlanItem::Message(ServerMessage::Fill { rect, rgb })),
+                None => items.push(PlanItem::Pixels { rect, rgba: framebuffer.region(rect) }),
+            }
+        }
+        if std::mem::take(&mut self.cursor_pending) {
+            let hidden = CursorShape { hot_x: 0, hot_y: 0, width: 0, height: 0, rgba: Vec::new() };
+            items.push(PlanItem::Cursor(cursor.cloned().unwrap_or(hidden)));
+        }
+        self.sent = self.sent.wrapping_add(1);
+        self.frames += 1;
+        Some(FramePlan { items, seq: self.sent })
+    }
+}
+
+#[derive(Debug)]
+enum PlanItem {
+    Message(ServerMessage),
+    Pixels { rect: Rect, rgba: Vec<u8> },
+    Cursor(CursorShape),
+}
+
+/// The next frame for one viewer, with the pixels it needs copied out of the framebuffer.
+#[derive(Debug)]
+pub struct FramePlan {
+    items: Vec<PlanItem>,
+    seq: u32,
+}
+
+impl FramePlan {
+    /// The frame's sequence number.
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+
+    /// Encodes the frame: one WebSocket payload per message, ending with `EndFrame`.
+    pub fn encode(self) -> Vec<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.items.len() + 1);
+        for item in self.items {
+            let message = match item {
+                PlanItem::Message(message) => message,
+                PlanItem::Pixels { rect, rgba } => {
+                    ServerMessage::Tile { rect, codec: TileCodec::Png, data: encode_png(rect.width, rect.height, &rgba, false) }
+                }
+                PlanItem::Cursor(shape) => ServerMessage::Cursor {
+                    hot_x: shape.hot_x,
+                    hot_y: shape.hot_y,
+                    width: shape.width,
+                    height: shape.height,
+                    png: if shape.width == 0 || shape.height == 0 {
+                        Vec::new()
+                    } else {
+                        encode_png(shape.width, shape.height, &shape.rgba, true)
+                    },
+                },
+            };
+            out.push(message.encode());
+        }
+        out.push(ServerMessage::EndFrame { seq: self.seq }.encode());
+        out
+    }
+}
+
+/// Encodes RGBA pixels as PNG: RGB when opaque, fast deflate, the `Up` filter that suits
+/// screen content (rows of text and flat areas) and costs little.
+pub(crate) fn encode_png(width: u16, height: u16, rgba: &[u8], keep_alpha: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, u32::from(width), u32::from(height));
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    encoder.set_filter(png::Filter::Up);
+    let rgb;
+    let data = if keep_alpha {
+        encoder.set_color(png::ColorType::Rgba);
+        rgba
+    } else {
+        encoder.set_color(png::ColorType::Rgb);
+        rgb = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect::<Vec<u8>>();
+        &rgb
+    };
+    // INVARIANT: the size matches the data (checked when the pixels entered the framebuffer), and
+    // writing into a Vec cannot fail, so these results are always Ok.
+    if let Ok(mut writer) = encoder.write_header() {
+        let _ = writer.write_image_data(data);
+    }
+    out
+}

@@ -1,0 +1,93 @@
+//! `bascule`: the gateway binary.
+//!
+//! - `bascule serve --config FILE` runs a gateway from a TOML file.
+//! - `bascule demo` starts a real demo desktop (Xvfb + openbox + xterm + x11vnc), a demo user,
+//!   and a gateway over HTTPS, and prints the URL and the login.
+//! - `bascule hash-password` prints an argon2id hash for the `[[user]]` entries of a config.
+
+mod demo;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "bascule", version, about = "Bascule: remote desktops in the browser, through one HTTPS gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway from a configuration file.
+    Serve {
+        /// TOML configuration (BASCULE_LISTEN and BASCULE_DATA_DIR override it).
+        #[arg(long, env = "BASCULE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Start a demo desktop and a gateway in front of it, then print the URL and the login.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Where the demo keeps its certificate, configuration and logs.
+        #[arg(long, default_value = ".bascule-data")]
+        data_dir: PathBuf,
+    },
+    /// Read a password on standard input and print its argon2id hash.
+    HashPassword,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BASCULE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password on standard input")?;
+            println!("{}", bascule_gateway::hash_password(password.trim_end_matches(['\r', '\n'])));
+            Ok(())
+        }
+        Command::Serve { config } => {
+            let config = bascule_gateway::Config::load(&config)?;
+            runtime()?.block_on(serve(config))
+        }
+        Command::Demo { listen, data_dir } => demo::run(listen, data_dir),
+    }
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+async fn serve(config: bascule_gateway::Config) -> anyhow::Result<()> {
+    let gateway = bascule_gateway::Gateway::bind(config)?;
+    let running = gateway.start().await?;
+    tracing::info!(address = %running.address(), "gateway listening");
+    wait_for_signal().await;
+    running.shutdown().await?;
+    Ok(())
+}
+
+pub(crate) async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The gateway's configuration: a TOML file, with environment overrides.
+//!
+//! Until the control plane arrives, users and resources are listed here.
+//! The browser only ever names a resource by its `id`; host, port and credentials stay here.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything the gateway needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTPS listener.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the certificate, the key and the audit log live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// TLS certificate and key (PEM). When absent, a self-signed pair is generated in `data_dir`.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Session behaviour.
+    #[serde(default)]
+    pub sessions: SessionSettings,
+    /// Login protection.
+    #[serde(default)]
+    pub login: LoginSettings,
+    /// Local accounts.
+    #[serde(default, rename = "user")]
+    pub users: Vec<UserConfig>,
+    /// Published resources.
+    #[serde(default, rename = "resource")]
+    pub resources: Vec<ResourceConfig>,
+}
+
+/// Paths of a PEM certificate chain and its private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
+/// Session behaviour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// Frames a viewer may leave unacknowledged.
+    pub max_in_flight: u8,
+    /// How long a session with no viewer keeps its backend connection, in seconds.
+    pub reconnect_window_secs: u64,
+    /// A viewer that acknowledges nothing for this long is closed, in seconds.
+    pub ack_timeout_secs: u64,
+    /// Time allowed to reach a host and finish the protocol handshake, in seconds.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings { max_in_flight: 2, reconnect_window_secs: 300, ack_timeout_secs: 30, connect_timeout_secs: 15 }
+    }
+}
+
+/// Login protection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    /// Consecutive failures that lock an account.
+    pub max_failures: u32,
+    /// How long a locked account stays locked, in seconds.
+    pub lockout_secs: u64,
+    /// Failures allowed from one address per window before it is throttled.
+    pub max_failures_per_address: u32,
+    /// The window for the per-address count, in seconds.
+    pub address_window_secs: u64,
+    /// How long a portal session lives without activity, in seconds.
+    pub session_idle_secs: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        LoginSettings {
+            max_failures: 5,
+            lockout_secs: 900,
+            max_failures_per_address: 20,
+            address_window_secs: 600,
+            session_idle_secs: 8 * 3600,
+        }
+    }
+}
+
+/// A local account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Login name.
+    pub name: String,
+    /// Argon2id PHC string (`bascule hash-password` makes one).
+    pub password_hash: String,
+    /// Name shown in the portal.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Resource ids this user may open.
+    #[serde(default)]
+    pub resources: Vec<String>,
+}
+
+/// How key events reach a VNC server.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyboardMode {
+    /// Send the keysym of the character the user typed (layout-independent on the host).
+    #[default]
+    Keysym,
+    /// Send the physical key (QEMU extended key event) when the server offers it; the host's
+    /// layout must then match the user's keyboard.
+    Scancode,
+}
+
+/// A published desktop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    /// Stable id, the only thing the browser names.
+    pub id: String,
+    /// Name in French.
+    pub name_fr: String,
+    /// Name in English.
+    pub name_en: String,
+    /// Backend protocol; only `vnc` for now.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// Host address (name or IP).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// VNC password, if the server asks for one. Never sent to a browser.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Keyboard mode.
+    #[serde(default)]
+    pub keyboard: KeyboardMode,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/bascule")
+}
+
+fn default_protocol() -> String {
+    "vnc".into()
+}
+
+/// Why a configuration is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid.
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// An environment override is invalid.
+    #[error("invalid value for {name}: {value}")]
+    Env {
+        /// Variable name.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The content is inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Parses a TOML document and checks it.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a file, applies `BASCULE_LISTEN` and `BASCULE_DATA_DIR` overrides, and checks it.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut config: Config = toml::from_str(&text)?;
+        if let Ok(value) = std::env::var("BASCULE_LISTEN") {
+            config.listen = value.parse().map_err(|_| ConfigError::Env { name: "BASCULE_LISTEN", value })?;
+        }
+        if let Ok(value) = std::env::var("BASCULE_DATA_DIR") {
+            config.data_dir = PathBuf::from(value);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut ids = std::collections::HashSet::new();
+        for resource in &self.resources {
+            let valid_id = !resource.id.is_empty()
+                && resource.id.len() <= 64
+                && resource.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_id {
+                return Err(ConfigError::Invalid(format!(
+                    "resource id {:?} must be 1-64 letters, digits, '-' or '_'",
+                    resource.id
+                )));
+            }
+            if !ids.insert(resource.id.as_str()) {
+                return Err(ConfigError::Invalid(format!("resource id {:?} is listed twice", resource.id)));
+            }
+            if resource.protocol != "vnc" {
+                return Err(ConfigError::Invalid(format!(
+                    "resource {:?}: protocol {:?} is not supported yet (only \"vnc\")",
+                    resource.id, resource.protocol
+                )));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for user in &self.users {
+            if user.name.is_empty() || !names.insert(user.name.as_str()) {
+                return Err(ConfigError::Invalid(format!("user name {:?} is empty or listed twice", user.name)));
+            }
+            if let Some(missing) = user.resources.iter().find(|id| !ids.contains(id.as_str())) {
+                return Err(ConfigError::Invalid(format!(
+                    "user {:?} is given resource {missing:?}, which is not defined",
+                    user.name
+                )));
+            }
+            if argon2::PasswordHash::new(&user.password_hash).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "user {:?}: password_hash is not a PHC string (use `bascule hash-password`)",
+                    user.name
+                )));
+            }
+        }
+        if self.sessions.max_in_flight == 0 {
+            return Err(ConfigError::Invalid("sessions.max_in_flight must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn resource(&self, id: &str) -> Option<&ResourceConfig> {
+        self.resources.iter().find(|r| r.id == id)
+    }
+
+    pub(crate) fn user(&self, name: &str) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    #[test]
+    fn a_full_file_parses() {
+        let text = format!(
+            r#"
+listen = "127.0.0.1:9443"
+data_dir = "/tmp/x"
+[[user]]
+name = "agent"
+password_hash = "{HASH}"
+resources = ["desk"]
+[[resource]]
+id = "desk"
+name_fr = "Bureau"
+name_en = "Desktop"
+host = "127.0.0.1"
+port = 5901
+password = "secret"
+keyboard = "scancode"
+"#
+        );
+        let config = Config::from_toml(&text).expect("valid");
+        assert_eq!(config.resources[0].keyboard, KeyboardMode::Scancode);
+        assert_eq!(config.sessions.max_in_flight, 2);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let unknown = format!("[[user]]\nname = \"a\"\npassword_hash = \"{HASH}\"\nresources = [\"nope\"]\n");
+        let error = Config::from_toml(&unknown).unwrap_err().to_string();
+        assert!(error.contains("\"nope\""), "{error}");
+        let bad_id = "[[resource]]\nid = \"a b\"\nname_fr = \"x\"\nname_en = \"x\"\nhost = \"h\"\nport = 1\n";
+        assert!(Config::from_toml(bad_id).unwrap_err().to_string().contains("letters"));
+        assert!(Config::from_toml("lisen = 1").is_err());
+    }
+}

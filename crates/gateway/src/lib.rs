@@ -1,0 +1,147 @@
+//! The Bascule gateway: HTTPS, login, portal, launch tickets, viewer WebSockets, and the tokio
+//! shell that drives VNC sessions.
+//!
+//! Architecture invariant: the browser names only a resource id; host, port and backend
+//! credentials come from the configuration and never leave this process.
+
+#![warn(missing_docs)]
+
+mod audit;
+mod auth;
+pub mod config;
+mod http;
+mod i18n;
+mod session;
+mod state;
+pub mod tls;
+mod ws;
+
+pub use auth::hash_password;
+pub use config::Config;
+pub use state::Stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The listener could not bind.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The data directory, the certificate or the audit log could not be prepared.
+    #[error("cannot prepare {what}: {source}")]
+    Prepare {
+        /// What.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running gateway.
+pub struct Gateway {
+    listener: std::net::TcpListener,
+    tls: tls::TlsMaterial,
+    state: state::AppState,
+}
+
+/// A running gateway.
+pub struct RunningGateway {
+    address: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    state: state::AppState,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    /// Prepares the data directory and certificate, and binds the listener.
+    pub fn bind(config: Config) -> Result<Gateway, StartError> {
+        // Only ring; nothing else installs a provider, so an error here means it is already set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let prepare = |what: &str| {
+            let what = what.to_owned();
+            move |source| StartError::Prepare { what, source }
+        };
+        std::fs::create_dir_all(&config.data_dir).map_err(prepare(&config.data_dir.display().to_string()))?;
+        let tls = tls::load_or_generate(&config).map_err(prepare("the TLS certificate"))?;
+        let audit = audit::AuditLog::open(config.data_dir.join("audit.log")).map_err(prepare("the audit log"))?;
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|source| StartError::Bind { address: config.listen, source })?;
+        listener.set_nonblocking(true).map_err(prepare("the listener"))?;
+        let state = state::AppState {
+            auth: Arc::new(auth::Auth::new(config.login.clone())),
+            config: Arc::new(config),
+            sessions: Arc::new(session::Sessions::default()),
+            audit: Arc::new(audit),
+            stats: Arc::new(Stats::default()),
+        };
+        Ok(Gateway { listener, tls, state })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Path of the certificate in use, and whether this run generated it.
+    pub fn certificate(&self) -> (&std::path::Path, bool) {
+        (&self.tls.cert_path, self.tls.generated)
+    }
+
+    /// Starts serving in the background.
+    pub async fn start(self) -> Result<RunningGateway, StartError> {
+        let address = self.local_addr().map_err(|source| StartError::Prepare { what: "listener".into(), source })?;
+        let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(self.tls.cert_pem.clone(), self.tls.key_pem.clone())
+            .await
+            .map_err(|source| StartError::Prepare { what: "the TLS configuration".into(), source })?;
+        let handle = axum_server::Handle::new();
+        let server = axum_server::from_tcp_rustls(self.listener, rustls)
+            .map_err(|source| StartError::Bind { address, source })?
+            .handle(handle.clone());
+        let app = http::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move { server.serve(app).await });
+        Ok(RunningGateway { address, handle, state: self.state, task })
+    }
+}
+
+impl RunningGateway {
+    /// The address it serves on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Gateway-wide counters.
+    pub fn stats(&self) -> &Stats {
+        &self.state.stats
+    }
+
+    /// Live sessions.
+    pub fn session_count(&self) -> usize {
+        self.state.sessions.count()
+    }
+
+    /// Where the audit log is written.
+    pub fn audit_path(&self) -> &std::path::Path {
+        self.state.audit.path()
+    }
+
+    /// Ends every session with a notice, then stops serving.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.state.sessions.end_all("gateway.shutdown");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        self.handle.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Waits until the server stops by itself (it only does on error).
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        (&mut self.task).await.map_err(std::io::Error::other)?
+    }
+}

@@ -1,0 +1,282 @@
+//! Live sessions: one backend connection per (user, resource), shared by that session's viewers.
+//!
+//! The backend task owns the protocol client and writes into the session's [`Display`]; each
+//! viewer task (see `ws.rs`) takes its own frames from the same display when its window allows.
+
+use crate::audit::AuditLog;
+use crate::config::{KeyboardMode, ResourceConfig, SessionSettings};
+use bascule_display::{CursorShape, Display, Update};
+use bascule_proto::Rect;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+
+/// Where a session stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SessionState {
+    Connecting,
+    Active { width: u16, height: u16 },
+    /// `code` is a notice code of `docs/protocol.md`; `detail` is the technical cause.
+    Ended { code: &'static str, detail: String },
+}
+
+/// Input from a viewer, already checked.
+#[derive(Debug, Clone)]
+pub(crate) enum Input {
+    Key { down: bool, keysym: u32, scancode: u16 },
+    Pointer { x: u16, y: u16, buttons: u8 },
+    Clipboard(String),
+    Resize { width: u16, height: u16 },
+}
+
+/// One backend connection and its display.
+#[derive(Debug)]
+pub(crate) struct LiveSession {
+    pub(crate) user: String,
+    pub(crate) resource: String,
+    pub(crate) name: String,
+    pub(crate) display: Mutex<Display>,
+    pub(crate) state: watch::Sender<SessionState>,
+    /// Bumped whenever the display has something new for viewers.
+    pub(crate) changes: watch::Sender<u64>,
+    /// Remote clipboard text, with a counter so viewers see each change once.
+    pub(crate) clipboard: watch::Sender<(u64, String)>,
+    pub(crate) input: mpsc::Sender<Input>,
+}
+
+impl LiveSession {
+    pub(crate) fn lock_display(&self) -> std::sync::MutexGuard<'_, Display> {
+        self.display.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn end(&self, code: &'static str, detail: String) {
+        self.state.send_replace(SessionState::Ended { code, detail });
+        self.bump();
+    }
+}
+
+/// All live sessions of the gateway.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    live: Mutex<HashMap<(String, String), Arc<LiveSession>>>,
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<LiveSession>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The user's live session on this resource, or a new one (which starts connecting).
+    pub(crate) fn attach(
+        self: &Arc<Self>,
+        user: &str,
+        resource: &ResourceConfig,
+        display_name: String,
+        settings: &SessionSettings,
+        audit: Arc<AuditLog>,
+    ) -> Arc<LiveSession> {
+        let key = (user.to_owned(), resource.id.clone());
+        let mut live = self.lock();
+        if let Some(existing) = live.get(&key) {
+            if !matches!(*existing.state.borrow(), SessionState::Ended { .. }) {
+                return existing.clone();
+            }
+        }
+        let (input_tx, input_rx) = mpsc::channel(512);
+        let session = Arc::new(LiveSession {
+            user: user.to_owned(),
+            resource: resource.id.clone(),
+            name: display_name,
+            display: Mutex::new(Display::new(0, 0)),
+            state: watch::Sender::new(SessionState::Connecting),
+            changes: watch::Sender::new(0),
+            clipboard: watch::Sender::new((0, String::new())),
+            input: input_tx,
+        });
+        live.insert(key.clone(), session.clone());
+        let sessions = self.clone();
+        let task_session = session.clone();
+        let resource = resource.clone();
+        let settings = settings.clone();
+        tokio::spawn(async move {
+            let outcome = run_vnc(&task_session, &resource, &settings, input_rx).await;
+            let (code, detail) = match outcome {
+                Ok(reason) => reason,
+                Err(error) => (error.notice_code(), error.to_string()),
+            };
+            tracing::info!(user = %task_session.user, resource = %task_session.resource, %code, %detail, "session ended");
+            audit.record(&task_session.user, "session.end", &task_session.resource, None, code);
+            task_session.end(code, detail);
+            let mut live = sessions.lock();
+            if live.get(&key).is_some_and(|s| Arc::ptr_eq(s, &task_session)) {
+                live.remove(&key);
+            }
+        });
+        session
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Ends every session (gateway shutdown).
+    pub(crate) fn end_all(&self, code: &'static str) {
+        for session in self.lock().values() {
+            session.end(code, String::new());
+        }
+    }
+}
+
+/// Why a backend connection ended abnormally.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BackendError {
+    #[error("cannot reach {address}: {source}")]
+    Unreachable { address: String, source: std::io::Error },
+    #[error("no answer from {address} within {seconds} s")]
+    Timeout { address: String, seconds: u64 },
+    #[error("connection to the host failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Rfb(#[from] bascule_rfb::Error),
+    #[error("the host sent an invalid update: {0}")]
+    Display(#[from] bascule_display::UpdateError),
+}
+
+impl BackendError {
+    fn notice_code(&self) -> &'static str {
+        match self {
+            BackendError::Unreachable { .. } | BackendError::Timeout { .. } => "session.unreachable",
+            BackendError::Io(_) => "session.ended",
+            BackendError::Rfb(error) => match error.code() {
+                "auth_failed" => "session.auth_failed",
+                "too_large" => "session.too_large",
+                _ => "session.protocol_error",
+            },
+            BackendError::Display(_) => "session.protocol_error",
+        }
+    }
+}
+
+/// Drives one VNC connection until it ends. `Ok` carries a normal end's notice code and detail.
+async fn run_vnc(
+    session: &LiveSession,
+    resource: &ResourceConfig,
+    settings: &SessionSettings,
+    mut input: mpsc::Receiver<Input>,
+) -> Result<(&'static str, String), BackendError> {
+    let address = format!("{}:{}", resource.host, resource.port);
+    let connect_timeout = Duration::from_secs(settings.connect_timeout_secs);
+    let stream = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(&address))
+        .await
+        .map_err(|_| BackendError::Timeout { address: address.clone(), seconds: settings.connect_timeout_secs })?
+        .map_err(|source| BackendError::Unreachable { address: address.clone(), source })?;
+    stream.set_nodelay(true)?;
+    let (mut reader, mut writer) = stream.into_split();
+    let mut client = bascule_rfb::Client::new(bascule_rfb::Config {
+        password: resource.password.clone(),
+        use_qemu_key_events: resource.keyboard == KeyboardMode::Scancode,
+        ..bascule_rfb::Config::default()
+    });
+    let handshake_deadline = tokio::time::Instant::now() + connect_timeout;
+    let reconnect_window = Duration::from_secs(settings.reconnect_window_secs);
+    let mut alone_since: Option<Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        while let Some(bytes) = client.poll_transmit() {
+            writer.write_all(&bytes).await?;
+        }
+        tokio::select! {
+            read = reader.read(&mut buffer) => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(("session.ended", "the host closed the connection".into()));
+                }
+                client.handle_input(&buffer[..n])?;
+                drain_events(session, &mut client)?;
+            }
+            Some(event) = input.recv() => apply_input(&mut client, event),
+            _ = tick.tick() => {
+                if !client.is_connected() && tokio::time::Instant::now() > handshake_deadline {
+                    return Err(BackendError::Timeout { address, seconds: settings.connect_timeout_secs });
+                }
+                if matches!(*session.state.borrow(), SessionState::Ended { .. }) {
+                    return Ok(("gateway.shutdown", String::new()));
+                }
+                let viewers = session.lock_display().viewer_count();
+                if viewers > 0 {
+                    alone_since = None;
+                } else if alone_since.get_or_insert_with(Instant::now).elapsed() > reconnect_window {
+                    return Ok(("session.ended", "no viewer reconnected within the reconnect window".into()));
+                }
+            }
+        }
+    }
+}
+
+fn apply_input(client: &mut bascule_rfb::Client, event: Input) {
+    match event {
+        Input::Key { down, keysym, scancode } => client.send_key(down, keysym, scancode),
+        Input::Pointer { x, y, buttons } => client.send_pointer(x, y, buttons),
+        Input::Clipboard(text) => client.send_cut_text(&text),
+        Input::Resize { width, height } => {
+            client.request_desktop_size(width, height);
+        }
+    }
+}
+
+/// Moves every pending protocol event into the display; tells viewers at the end of each update.
+fn drain_events(session: &LiveSession, client: &mut bascule_rfb::Client) -> Result<(), BackendError> {
+    use bascule_rfb::Event;
+    let mut changed = false;
+    let mut display = session.lock_display();
+    while let Some(event) = client.poll_event() {
+        match event {
+            Event::Connected { width, height, .. } => {
+                display.apply(Update::Resize { width, height })?;
+                session.state.send_replace(SessionState::Active { width, height });
+                changed = true;
+            }
+            Event::Resize { width, height } => {
+                display.apply(Update::Resize { width, height })?;
+                session.state.send_replace(SessionState::Active { width, height });
+                changed = true;
+            }
+            Event::Pixels { x, y, width, height, rgba } => {
+                display.apply(Update::Pixels { rect: Rect { x, y, width, height }, rgba })?;
+            }
+            Event::Fill { x, y, width, height, rgb } => {
+                display.apply(Update::Fill { rect: Rect { x, y, width, height }, rgb })?;
+            }
+            Event::Copy { src_x, src_y, x, y, width, height } => {
+                display.apply(Update::Copy { src_x, src_y, dst: Rect { x, y, width, height } })?;
+            }
+            Event::Cursor { hotspot_x, hotspot_y, width, height, rgba } => {
+                display.apply(Update::Cursor(CursorShape { hot_x: hotspot_x, hot_y: hotspot_y, width, height, rgba }))?;
+                changed = true;
+            }
+            Event::UpdateEnd => {
+                client.request_update(true);
+                changed = true;
+            }
+            Event::ServerCutText(text) => {
+                session.clipboard.send_modify(|(n, current)| {
+                    *n += 1;
+                    *current = text;
+                });
+            }
+            _ => {}
+        }
+    }
+    drop(display);
+    if changed {
+        session.bump();
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+// @ts-check
+/**
+ * Canvas drawing for the Bascule viewer.
+ *
+ * The canvas backing store always has the remote desktop's exact size; any
+ * scaling is done with CSS by the caller. Updates are applied strictly in
+ * message order: PNG tiles are decoded in parallel as soon as they arrive,
+ * but a tile is drawn only after every earlier update (tile, fill, copy,
+ * resize) has been drawn, and frame callbacks (FrameAck) run after the draws
+ * that precede them.
+ */
+
+import { CODEC_PNG } from './protocol.js';
+
+/** @type {ImageBitmapOptions} */
+const BITMAP_OPTIONS = { premultiplyAlpha: 'none', colorSpaceConversion: 'none' };
+
+/**
+ * @typedef {{kind: 'tile', x: number, y: number, w: number, h: number, promise: Promise<void>, bitmap: ImageBitmap | null, ready: boolean}} TileOp
+ * @typedef {{kind: 'fill', x: number, y: number, w: number, h: number, color: string}} FillOp
+ * @typedef {{kind: 'copy', sx: number, sy: number, w: number, h: number, dx: number, dy: number}} CopyOp
+ * @typedef {{kind: 'resize', w: number, h: number}} ResizeOp
+ * @typedef {{kind: 'call', fn: () => void}} CallOp
+ * @typedef {TileOp | FillOp | CopyOp | ResizeOp | CallOp} Op
+ */
+
+/**
+ * @typedef {object} DisplayOptions
+ * @property {(width: number, height: number) => void} [onResize]
+ * @property {(error: unknown) => void} [onError]
+ */
+
+export class Display {
+  /**
+   * @param {HTMLCanvasElement} canvas
+   * @param {DisplayOptions} [options]
+   */
+  constructor(canvas, options = {}) {
+    this.canvas = canvas;
+    // Default attributes (alpha: true, no colour space tricks): pixels read
+    // back with getImageData are exactly the decoded tile pixels.
+    const ctx = canvas.getContext('2d');
+    if (!ctx) throw new Error('2D canvas context unavailable');
+    this.ctx = ctx;
+    this.onResize = options.onResize ?? (() => {});
+    this.onError = options.onError ?? ((e) => console.error('bascule display:', e));
+    /** @type {Op[]} */
+    this.queue = [];
+    this.head = 0;
+    this.running = false;
+    /** Bumped by reset(): stale queued work is dropped. */
+    this.generation = 0;
+    this.width = canvas.width;
+    this.height = canvas.height;
+    this.resetContextState();
+  }
+
+  resetContextState() {
+    this.ctx.imageSmoothingEnabled = false;
+    this.ctx.globalAlpha = 1;
+    this.ctx.globalCompositeOperation = 'source-over';
+  }
+
+  /** Number of updates not yet drawn. */
+  get pending() {
+    return this.queue.length - this.head;
+  }
+
+  /**
+   * Queue a PNG tile; decoding starts now, drawing waits for its turn.
+   * @param {number} x @param {number} y @param {number} w @param {number} h
+   * @param {number} codec
+   * @param {Uint8Array} data
+   */
+  tile(x, y, w, h, codec, data) {
+    if (codec !== CODEC_PNG) {
+      this.onError(new Error(`unsupported tile codec ${codec}`));
+      return;
+    }
+    /** @type {TileOp} */
+    const op = { kind: 'tile', x, y, w, h, promise: Promise.resolve(), bitmap: null, ready: false };
+    const blob = new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (data)], { type: 'image/png' });
+    op.promise = createImageBitmap(blob, BITMAP_OPTIONS).then(
+      (bitmap) => {
+        op.bitmap = bitmap;
+        op.ready = true;
+      },
+      (err) => {
+        op.ready = true;
+        this.onError(err);
+      },
+    );
+    this.push(op);
+  }
+
+  /**
+   * @param {number} x @param {number} y @param {number} w @param {number} h
+   * @param {number} r @param {number} g @param {number} b
+   */
+  fill(x, y, w, h, r, g, b) {
+    this.push({ kind: 'fill', x, y, w, h, color: `rgb(${r}, ${g}, ${b})` });
+  }
+
+  /**
+   * @param {number} sx @param {number} sy @param {number} w @param {number} h
+   * @param {number} dx @param {number} dy
+   */
+  copy(sx, sy, w, h, dx, dy) {
+    this.push({ kind: 'copy', sx, sy, w, h, dx, dy });
+  }
+
+  /** Set the canvas size (this clears it). @param {number} w @param {number} h */
+  resize(w, h) {
+    this.push({ kind: 'resize', w, h });
+  }
+
+  /** Run `fn` once every update queued before it has been drawn. @param {() => void} fn */
+  after(fn) {
+    this.push({ kind: 'call', fn });
+  }
+
+  /** Drop every queued update (new connection). */
+  reset() {
+    this.generation++;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const op = this.queue[i];
+      if (op.kind === 'tile') {
+        if (op.bitmap) op.bitmap.close();
+        else op.promise.then(() => op.bitmap && op.bitmap.close());
+      }
+    }
+    this.queue = [];
+    this.head = 0;
+  }
+
+  /** @param {Op} op */
+  push(op) {
+    this.queue.push(op);
+    if (!this.running) void this.pump();
+  }
+
+  async pump() {
+    if (this.running) return;
+    this.running = true;
+    const gen = this.generation;
+    try {
+      while (gen === this.generation && this.head < this.queue.length) {
+        const op = this.queue[this.head];
+        if (op.kind === 'tile' && !op.ready) {
+          await op.promise;
+          continue; // re-check generation and head
+        }
+        this.queue[this.head] = /** @type {any} */ (undefined);
+        this.head++;
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+        try {
+          this.apply(op);
+        } catch (err) {
+          this.onError(err);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+    // reset() happened while we were waiting: serve the new queue.
+    if (gen !== this.generation && this.head < this.queue.length) void this.pump();
+  }
+
+  /** @param {Op} op */
+  apply(op) {
+    const ctx = this.ctx;
+    switch (op.kind) {
+      case 'tile': {
+        const bmp = op.bitmap;
+        if (!bmp) return;
+        const w = Math.min(op.w, bmp.width);
+        const h = Math.min(op.h, bmp.height);
+        if (w > 0 && h > 0 && this.width > 0 && this.height > 0) {
+          // Source rect == destination size: a 1:1 pixel copy, never scaled.
+          ctx.drawImage(bmp, 0, 0, w, h, op.x, op.y, w, h);
+        }
+        bmp.close();
+        op.bitmap = null;
+        return;
+      }
+      case 'fill':
+        if (op.w > 0 && op.h > 0) {
+          ctx.fillStyle = op.color;
+          ctx.fillRect(op.x, op.y, op.w, op.h);
+        }
+        return;
+      case 'copy': {
+        if (op.w === 0 || op.h === 0 || this.width === 0 || this.height === 0) return;
+        // Clip the source to the canvas (drawImage would otherwise throw or
+        // scale); the destination moves by the same amount.
+        let { sx, sy, w, h, dx, dy } = op;
+        if (sx >= this.width || sy >= this.height) return;
+        w = Math.min(w, this.width - sx);
+        h = Math.min(h, this.height - sy);
+        if (w <= 0 || h <= 0) return;
+        // Drawing a canvas onto itself copies the source first (HTML spec),
+        // so overlapping rectangles behave as if through a temporary.
+        ctx.drawImage(this.canvas, sx, sy, w, h, dx, dy, w, h);
+        return;
+      }
+      case 'resize':
+        this.canvas.width = op.w;
+        this.canvas.height = op.h;
+        this.width = op.w;
+        this.height = op.h;
+        this.resetContextState();
+        this.onResize(op.w, op.h);
+        return;
+      case 'call':
+        op.fn();
+        return;
+    }
+  }
+}
+
+/**
+ * CSS `cursor` value for a Cursor message: the PNG as a data URL with its
+ * hot spot, or 'default' when the remote cursor is hidden (w = h = 0).
+ * @param {number} hotX @param {number} hotY @param {number} w @param {number} h
+ * @param {Uint8Array} png
+ * @returns {string}
+ */
+export function cursorCss(hotX, hotY, w, h, png) {
+  if (w === 0 || h === 0 || png.length === 0) return 'default';
+  const hx = Math.max(0, Math.min(hotX, w - 1));
+  const hy = Math.max(0, Math.min(hotY, h - 1));
+  return `url("data:image/png;base64,${base64(png)}") ${hx} ${hy}, auto`;
+}
+
+/** @param {Uint8Array} bytes */
+export function base64(bytes) {
+  let s = '';
+  const chunk = 0x8000;
+  for (let i = 0; i < bytes.length; i += chunk) {
+    s += String.fromCharCode.apply(null, /** @type {number[]} */ (/** @type {unknown} */ (bytes.subarray(i, i + chunk))));
+  }
+  return btoa(s);
+}

@@ -1,0 +1,580 @@
+// @ts-check
+/**
+ * Bascule display protocol, version 0 (see docs/protocol.md).
+ *
+ * Pure encode/decode functions for every message of both directions.
+ * Every WebSocket message is binary and carries exactly one protocol message;
+ * the first byte is the type, integers are little-endian.
+ *
+ * This module must not touch `window` or `document`: it is imported by the
+ * Node test runner as well as by the browser viewer.
+ */
+
+export const PROTOCOL_VERSION = 0;
+
+/** Codec value of a PNG tile, and the matching bit in a `codecs` set. */
+export const CODEC_PNG = 1;
+export const CODECS_PNG = 1 << 0;
+
+/** A client message larger than this closes the WebSocket (1009). */
+export const MAX_CLIENT_MESSAGE = 256 * 1024;
+
+export const ServerType = Object.freeze({
+  ServerHello: 0x01,
+  Tile: 0x02,
+  Fill: 0x03,
+  Copy: 0x04,
+  Cursor: 0x05,
+  Resize: 0x06,
+  EndFrame: 0x07,
+  Notice: 0x08,
+  Clipboard: 0x09,
+});
+
+export const ClientType = Object.freeze({
+  ClientHello: 0x81,
+  FrameAck: 0x82,
+  Key: 0x83,
+  Pointer: 0x84,
+  ResizeRequest: 0x85,
+  Clipboard: 0x86,
+});
+
+export const NoticeLevel = Object.freeze({ Info: 0, Warning: 1, Error: 2 });
+
+/** Pointer button mask bits. */
+export const Button = Object.freeze({
+  Left: 1 << 0,
+  Middle: 1 << 1,
+  Right: 1 << 2,
+  WheelUp: 1 << 3,
+  WheelDown: 1 << 4,
+  WheelLeft: 1 << 5,
+  WheelRight: 1 << 6,
+});
+
+/**
+ * @typedef {{type: 'ServerHello', version: number, width: number, height: number, codecs: number, maxInFlight: number, name: string}} ServerHelloMsg
+ * @typedef {{type: 'Tile', x: number, y: number, w: number, h: number, codec: number, data: Uint8Array}} TileMsg
+ * @typedef {{type: 'Fill', x: number, y: number, w: number, h: number, r: number, g: number, b: number}} FillMsg
+ * @typedef {{type: 'Copy', srcX: number, srcY: number, w: number, h: number, dstX: number, dstY: number}} CopyMsg
+ * @typedef {{type: 'Cursor', hotX: number, hotY: number, w: number, h: number, data: Uint8Array}} CursorMsg
+ * @typedef {{type: 'Resize', width: number, height: number}} ResizeMsg
+ * @typedef {{type: 'EndFrame', seq: number}} EndFrameMsg
+ * @typedef {{type: 'Notice', level: number, code: string, detail: string}} NoticeMsg
+ * @typedef {{type: 'Clipboard', text: string}} ClipboardMsg
+ * @typedef {ServerHelloMsg | TileMsg | FillMsg | CopyMsg | CursorMsg | ResizeMsg | EndFrameMsg | NoticeMsg | ClipboardMsg} ServerMessage
+ *
+ * @typedef {{type: 'ClientHello', version: number, width: number, height: number, codecs: number}} ClientHelloMsg
+ * @typedef {{type: 'FrameAck', seq: number}} FrameAckMsg
+ * @typedef {{type: 'Key', down: boolean, keysym: number, scancode: number}} KeyMsg
+ * @typedef {{type: 'Pointer', x: number, y: number, buttons: number}} PointerMsg
+ * @typedef {{type: 'ResizeRequest', width: number, height: number}} ResizeRequestMsg
+ * @typedef {ClientHelloMsg | FrameAckMsg | KeyMsg | PointerMsg | ResizeRequestMsg | ClipboardMsg} ClientMessage
+ */
+
+/** Raised for any malformed message: truncated, unknown type, trailing bytes, bad text. */
+export class ProtocolError extends Error {
+  /** @param {string} message */
+  constructor(message) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+const utf8Decoder = new TextDecoder('utf-8');
+const utf8Encoder = new TextEncoder();
+
+/**
+ * @param {ArrayBuffer | ArrayBufferView} data
+ * @returns {Uint8Array}
+ */
+function toBytes(data) {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  throw new TypeError('expected an ArrayBuffer or a typed array');
+}
+
+/** Little-endian cursor over one message, positioned after the type byte. */
+class Reader {
+  /**
+   * @param {Uint8Array} bytes
+   * @param {string} name message name, for error messages
+   */
+  constructor(bytes, name) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = 1;
+    this.name = name;
+  }
+
+  /** @param {number} n @param {string} field */
+  need(n, field) {
+    if (this.pos + n > this.bytes.length) {
+      throw new ProtocolError(
+        `truncated ${this.name}: ${field} needs ${n} byte(s) at offset ${this.pos}, message has ${this.bytes.length}`,
+      );
+    }
+  }
+
+  /** @param {string} field */
+  u8(field) {
+    this.need(1, field);
+    return this.view.getUint8(this.pos++);
+  }
+
+  /** @param {string} field */
+  u16(field) {
+    this.need(2, field);
+    const v = this.view.getUint16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+
+  /** @param {string} field */
+  u32(field) {
+    this.need(4, field);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  /** @param {number} n @param {string} field */
+  take(n, field) {
+    this.need(n, field);
+    const out = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  /** The rest of the message (may be empty). */
+  rest() {
+    const out = this.bytes.subarray(this.pos);
+    this.pos = this.bytes.length;
+    return out;
+  }
+
+  /** Fixed-layout messages must not carry trailing bytes. */
+  end() {
+    if (this.pos !== this.bytes.length) {
+      throw new ProtocolError(`${this.name}: ${this.bytes.length - this.pos} trailing byte(s)`);
+    }
+  }
+}
+
+/** @param {Uint8Array} bytes @param {string} field */
+function ascii(bytes, field) {
+  let s = '';
+  for (const b of bytes) {
+    if (b > 0x7f) throw new ProtocolError(`${field} is not ASCII`);
+    s += String.fromCharCode(b);
+  }
+  return s;
+}
+
+/** @param {Uint8Array} bytes */
+function utf8(bytes) {
+  return utf8Decoder.decode(bytes);
+}
+
+/**
+ * Decode one server → client message.
+ * The returned `data` fields are views into the input buffer (no copy).
+ * @param {ArrayBuffer | ArrayBufferView} data
+ * @returns {ServerMessage}
+ * @throws {ProtocolError}
+ */
+export function decodeServerMessage(data) {
+  const bytes = toBytes(data);
+  if (bytes.length === 0) throw new ProtocolError('empty message');
+  const type = bytes[0];
+  switch (type) {
+    case ServerType.ServerHello: {
+      const r = new Reader(bytes, 'ServerHello');
+      const version = r.u16('version');
+      const width = r.u16('width');
+      const height = r.u16('height');
+      const codecs = r.u32('codecs');
+      const maxInFlight = r.u8('max_in_flight');
+      const nameLen = r.u16('name_len');
+      const name = utf8(r.take(nameLen, 'name'));
+      r.end();
+      return { type: 'ServerHello', version, width, height, codecs, maxInFlight, name };
+    }
+    case ServerType.Tile: {
+      const r = new Reader(bytes, 'Tile');
+      const x = r.u16('x');
+      const y = r.u16('y');
+      const w = r.u16('w');
+      const h = r.u16('h');
+      const codec = r.u8('codec');
+      return { type: 'Tile', x, y, w, h, codec, data: r.rest() };
+    }
+    case ServerType.Fill: {
+      const r = new Reader(bytes, 'Fill');
+      const msg = {
+        type: /** @type {const} */ ('Fill'),
+        x: r.u16('x'),
+        y: r.u16('y'),
+        w: r.u16('w'),
+        h: r.u16('h'),
+        r: r.u8('r'),
+        g: r.u8('g'),
+        b: r.u8('b'),
+      };
+      r.end();
+      return msg;
+    }
+    case ServerType.Copy: {
+      const r = new Reader(bytes, 'Copy');
+      const msg = {
+        type: /** @type {const} */ ('Copy'),
+        srcX: r.u16('src_x'),
+        srcY: r.u16('src_y'),
+        w: r.u16('w'),
+        h: r.u16('h'),
+        dstX: r.u16('dst_x'),
+        dstY: r.u16('dst_y'),
+      };
+      r.end();
+      return msg;
+    }
+    case ServerType.Cursor: {
+      const r = new Reader(bytes, 'Cursor');
+      const hotX = r.u16('hot_x');
+      const hotY = r.u16('hot_y');
+      const w = r.u16('w');
+      const h = r.u16('h');
+      return { type: 'Cursor', hotX, hotY, w, h, data: r.rest() };
+    }
+    case ServerType.Resize: {
+      const r = new Reader(bytes, 'Resize');
+      const width = r.u16('width');
+      const height = r.u16('height');
+      r.end();
+      return { type: 'Resize', width, height };
+    }
+    case ServerType.EndFrame: {
+      const r = new Reader(bytes, 'EndFrame');
+      const seq = r.u32('seq');
+      r.end();
+      return { type: 'EndFrame', seq };
+    }
+    case ServerType.Notice: {
+      const r = new Reader(bytes, 'Notice');
+      const level = r.u8('level');
+      const codeLen = r.u16('code_len');
+      const code = ascii(r.take(codeLen, 'code'), 'code');
+      const detailLen = r.u16('detail_len');
+      const detail = utf8(r.take(detailLen, 'detail'));
+      r.end();
+      return { type: 'Notice', level, code, detail };
+    }
+    case ServerType.Clipboard: {
+      const r = new Reader(bytes, 'Clipboard');
+      return { type: 'Clipboard', text: utf8(r.rest()) };
+    }
+    default:
+      throw new ProtocolError(`unknown server message type 0x${type.toString(16).padStart(2, '0')}`);
+  }
+}
+
+/**
+ * Decode one client → server message (used by tests and mock servers).
+ * @param {ArrayBuffer | ArrayBufferView} data
+ * @returns {ClientMessage}
+ * @throws {ProtocolError}
+ */
+export function decodeClientMessage(data) {
+  const bytes = toBytes(data);
+  if (bytes.length === 0) throw new ProtocolError('empty message');
+  if (bytes.length > MAX_CLIENT_MESSAGE) throw new ProtocolError('client message too large');
+  const type = bytes[0];
+  switch (type) {
+    case ClientType.ClientHello: {
+      const r = new Reader(bytes, 'ClientHello');
+      const version = r.u16('version');
+      const width = r.u16('width');
+      const height = r.u16('height');
+      const codecs = r.u32('codecs');
+      r.end();
+      return { type: 'ClientHello', version, width, height, codecs };
+    }
+    case ClientType.FrameAck: {
+      const r = new Reader(bytes, 'FrameAck');
+      const seq = r.u32('seq');
+      r.end();
+      return { type: 'FrameAck', seq };
+    }
+    case ClientType.Key: {
+      const r = new Reader(bytes, 'Key');
+      const down = r.u8('down');
+      if (down > 1) throw new ProtocolError('Key: down must be 0 or 1');
+      const keysym = r.u32('keysym');
+      const scancode = r.u16('scancode');
+      r.end();
+      return { type: 'Key', down: down === 1, keysym, scancode };
+    }
+    case ClientType.Pointer: {
+      const r = new Reader(bytes, 'Pointer');
+      const x = r.u16('x');
+      const y = r.u16('y');
+      const buttons = r.u8('buttons');
+      r.end();
+      return { type: 'Pointer', x, y, buttons };
+    }
+    case ClientType.ResizeRequest: {
+      const r = new Reader(bytes, 'ResizeRequest');
+      const width = r.u16('width');
+      const height = r.u16('height');
+      r.end();
+      return { type: 'ResizeRequest', width, height };
+    }
+    case ClientType.Clipboard: {
+      const r = new Reader(bytes, 'Clipboard');
+      return { type: 'Clipboard', text: utf8(r.rest()) };
+    }
+    default:
+      throw new ProtocolError(`unknown client message type 0x${type.toString(16).padStart(2, '0')}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+/** @param {number} v @param {number} max @param {string} field */
+function checkUint(v, max, field) {
+  if (!Number.isInteger(v) || v < 0 || v > max) {
+    throw new RangeError(`${field} out of range: ${v}`);
+  }
+}
+
+/** Little-endian writer over a buffer of known size. */
+class Writer {
+  /** @param {number} type @param {number} size total size including the type byte */
+  constructor(type, size) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+    this.bytes[0] = type;
+    this.pos = 1;
+  }
+
+  /** @param {number} v @param {string} field */
+  u8(v, field) {
+    checkUint(v, 0xff, field);
+    this.view.setUint8(this.pos, v);
+    this.pos += 1;
+    return this;
+  }
+
+  /** @param {number} v @param {string} field */
+  u16(v, field) {
+    checkUint(v, 0xffff, field);
+    this.view.setUint16(this.pos, v, true);
+    this.pos += 2;
+    return this;
+  }
+
+  /** @param {number} v @param {string} field */
+  u32(v, field) {
+    checkUint(v, 0xffffffff, field);
+    this.view.setUint32(this.pos, v, true);
+    this.pos += 4;
+    return this;
+  }
+
+  /** @param {Uint8Array} b */
+  raw(b) {
+    this.bytes.set(b, this.pos);
+    this.pos += b.length;
+    return this;
+  }
+
+  done() {
+    if (this.pos !== this.bytes.length) throw new Error('internal: message size mismatch');
+    return this.bytes;
+  }
+}
+
+/** @param {string} s @param {string} field */
+function asciiBytes(s, field) {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) throw new RangeError(`${field} must be ASCII`);
+    out[i] = c;
+  }
+  return out;
+}
+
+/**
+ * UTF-8 bytes of `text`, cut to at most `max` bytes on a code point boundary.
+ * @param {string} text
+ * @param {number} max
+ */
+export function utf8Truncated(text, max) {
+  const bytes = utf8Encoder.encode(text);
+  if (bytes.length <= max) return bytes;
+  let end = max;
+  // Never cut inside a multi-byte sequence: back off over continuation bytes.
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
+
+/**
+ * Encode one client → server message.
+ * @param {ClientMessage} msg
+ * @returns {Uint8Array}
+ */
+export function encodeClientMessage(msg) {
+  switch (msg.type) {
+    case 'ClientHello':
+      return new Writer(ClientType.ClientHello, 11)
+        .u16(msg.version, 'version')
+        .u16(msg.width, 'width')
+        .u16(msg.height, 'height')
+        .u32(msg.codecs, 'codecs')
+        .done();
+    case 'FrameAck':
+      return new Writer(ClientType.FrameAck, 5).u32(msg.seq, 'seq').done();
+    case 'Key':
+      return new Writer(ClientType.Key, 8)
+        .u8(msg.down ? 1 : 0, 'down')
+        .u32(msg.keysym, 'keysym')
+        .u16(msg.scancode, 'scancode')
+        .done();
+    case 'Pointer':
+      return new Writer(ClientType.Pointer, 6)
+        .u16(msg.x, 'x')
+        .u16(msg.y, 'y')
+        .u8(msg.buttons, 'buttons')
+        .done();
+    case 'ResizeRequest':
+      return new Writer(ClientType.ResizeRequest, 5)
+        .u16(msg.width, 'width')
+        .u16(msg.height, 'height')
+        .done();
+    case 'Clipboard': {
+      // Stay under the 256 KiB limit: a longer clipboard is truncated, not fatal.
+      const text = utf8Truncated(msg.text, MAX_CLIENT_MESSAGE - 1);
+      return new Writer(ClientType.Clipboard, 1 + text.length).raw(text).done();
+    }
+    default:
+      throw new TypeError(`unknown client message ${/** @type {{type: string}} */ (msg).type}`);
+  }
+}
+
+/**
+ * Encode one server → client message (used by tests and mock servers).
+ * @param {ServerMessage} msg
+ * @returns {Uint8Array}
+ */
+export function encodeServerMessage(msg) {
+  switch (msg.type) {
+    case 'ServerHello': {
+      const name = utf8Encoder.encode(msg.name);
+      checkUint(name.length, 0xffff, 'name length');
+      return new Writer(ServerType.ServerHello, 1 + 2 + 2 + 2 + 4 + 1 + 2 + name.length)
+        .u16(msg.version, 'version')
+        .u16(msg.width, 'width')
+        .u16(msg.height, 'height')
+        .u32(msg.codecs, 'codecs')
+        .u8(msg.maxInFlight, 'max_in_flight')
+        .u16(name.length, 'name_len')
+        .raw(name)
+        .done();
+    }
+    case 'Tile':
+      return new Writer(ServerType.Tile, 10 + msg.data.length)
+        .u16(msg.x, 'x')
+        .u16(msg.y, 'y')
+        .u16(msg.w, 'w')
+        .u16(msg.h, 'h')
+        .u8(msg.codec, 'codec')
+        .raw(msg.data)
+        .done();
+    case 'Fill':
+      return new Writer(ServerType.Fill, 12)
+        .u16(msg.x, 'x')
+        .u16(msg.y, 'y')
+        .u16(msg.w, 'w')
+        .u16(msg.h, 'h')
+        .u8(msg.r, 'r')
+        .u8(msg.g, 'g')
+        .u8(msg.b, 'b')
+        .done();
+    case 'Copy':
+      return new Writer(ServerType.Copy, 13)
+        .u16(msg.srcX, 'src_x')
+        .u16(msg.srcY, 'src_y')
+        .u16(msg.w, 'w')
+        .u16(msg.h, 'h')
+        .u16(msg.dstX, 'dst_x')
+        .u16(msg.dstY, 'dst_y')
+        .done();
+    case 'Cursor':
+      return new Writer(ServerType.Cursor, 9 + msg.data.length)
+        .u16(msg.hotX, 'hot_x')
+        .u16(msg.hotY, 'hot_y')
+        .u16(msg.w, 'w')
+        .u16(msg.h, 'h')
+        .raw(msg.data)
+        .done();
+    case 'Resize':
+      return new Writer(ServerType.Resize, 5).u16(msg.width, 'width').u16(msg.height, 'height').done();
+    case 'EndFrame':
+      return new Writer(ServerType.EndFrame, 5).u32(msg.seq, 'seq').done();
+    case 'Notice': {
+      const code = asciiBytes(msg.code, 'code');
+      const detail = utf8Encoder.encode(msg.detail);
+      checkUint(code.length, 0xffff, 'code length');
+      checkUint(detail.length, 0xffff, 'detail length');
+      return new Writer(ServerType.Notice, 1 + 1 + 2 + code.length + 2 + detail.length)
+        .u8(msg.level, 'level')
+        .u16(code.length, 'code_len')
+        .raw(code)
+        .u16(detail.length, 'detail_len')
+        .raw(detail)
+        .done();
+    }
+    case 'Clipboard': {
+      const text = utf8Encoder.encode(msg.text);
+      return new Writer(ServerType.Clipboard, 1 + text.length).raw(text).done();
+    }
+    default:
+      throw new TypeError(`unknown server message ${/** @type {{type: string}} */ (msg).type}`);
+  }
+}
+
+// Convenience encoders for the viewer.
+
+/** @param {number} width @param {number} height @param {number} [codecs] */
+export function encodeClientHello(width, height, codecs = CODECS_PNG) {
+  return encodeClientMessage({ type: 'ClientHello', version: PROTOCOL_VERSION, width, height, codecs });
+}
+
+/** @param {number} seq */
+export function encodeFrameAck(seq) {
+  return encodeClientMessage({ type: 'FrameAck', seq });
+}
+
+/** @param {boolean} down @param {number} keysym @param {number} scancode */
+export function encodeKey(down, keysym, scancode) {
+  return encodeClientMessage({ type: 'Key', down, keysym, scancode });
+}
+
+/** @param {number} x @param {number} y @param {number} buttons */
+export function encodePointer(x, y, buttons) {
+  return encodeClientMessage({ type: 'Pointer', x, y, buttons });
+}
+
+/** @param {number} width @param {number} height */
+export function encodeResizeRequest(width, height) {
+  return encodeClientMessage({ type: 'ResizeRequest', width, height });
+}
+
+/** @param {string} text */
+export function encodeClipboard(text) {
+  return encodeClientMessage({ type: 'Clipboard', text });
+}

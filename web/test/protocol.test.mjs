@@ -1,0 +1,130 @@
+// Unit tests of the display protocol codec: node --test web/test/
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  MAX_CLIENT_MESSAGE,
+  ProtocolError,
+  decodeClientMessage,
+  decodeServerMessage,
+  encodeClientHello,
+  encodeClientMessage,
+  encodeClipboard,
+  encodeFrameAck,
+  encodeKey,
+  encodePointer,
+  encodeServerMessage,
+} from '../static/viewer/protocol.js';
+
+const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+
+const serverMessages = [
+  { type: 'ServerHello', version: 0, width: 1920, height: 1080, codecs: 1, maxInFlight: 2, name: 'Bureau de démonstration' },
+  { type: 'ServerHello', version: 0, width: 1, height: 1, codecs: 0xffffffff, maxInFlight: 255, name: '' },
+  { type: 'Tile', x: 64, y: 128, w: 64, h: 64, codec: 1, data: png },
+  { type: 'Tile', x: 0, y: 0, w: 0, h: 0, codec: 1, data: new Uint8Array(0) },
+  { type: 'Fill', x: 1, y: 2, w: 300, h: 400, r: 255, g: 128, b: 0 },
+  { type: 'Copy', srcX: 10, srcY: 20, w: 30, h: 40, dstX: 65535, dstY: 0 },
+  { type: 'Cursor', hotX: 3, hotY: 4, w: 16, h: 16, data: png },
+  { type: 'Cursor', hotX: 0, hotY: 0, w: 0, h: 0, data: new Uint8Array(0) },
+  { type: 'Resize', width: 1280, height: 800 },
+  { type: 'EndFrame', seq: 0xfffffffe },
+  { type: 'Notice', level: 2, code: 'session.unreachable', detail: 'connect 10.0.0.5:5900: délai dépassé' },
+  { type: 'Clipboard', text: 'copié € ✓' },
+];
+
+const clientMessages = [
+  { type: 'ClientHello', version: 0, width: 1366, height: 700, codecs: 1 },
+  { type: 'FrameAck', seq: 42 },
+  { type: 'Key', down: true, keysym: 0x20ac, scancode: 0x12 },
+  { type: 'Key', down: false, keysym: 0x0100_0153, scancode: 0xe04b },
+  { type: 'Pointer', x: 1919, y: 1079, buttons: 0b101 },
+  { type: 'ResizeRequest', width: 1600, height: 900 },
+  { type: 'Clipboard', text: 'collé ê' },
+];
+
+/** Compare with Uint8Array fields turned into plain arrays. */
+function plain(msg) {
+  const out = {};
+  for (const [k, v] of Object.entries(msg)) out[k] = v instanceof Uint8Array ? [...v] : v;
+  return out;
+}
+
+test('server messages round-trip', () => {
+  for (const msg of serverMessages) {
+    const bytes = encodeServerMessage(msg);
+    assert.deepEqual(plain(decodeServerMessage(bytes)), plain(msg), msg.type);
+    // Also from an ArrayBuffer, as WebSocket delivers it.
+    const copy = bytes.slice().buffer;
+    assert.deepEqual(plain(decodeServerMessage(copy)), plain(msg), msg.type);
+  }
+});
+
+test('client messages round-trip', () => {
+  for (const msg of clientMessages) {
+    const bytes = encodeClientMessage(msg);
+    assert.deepEqual(decodeClientMessage(bytes), msg, msg.type);
+  }
+});
+
+test('exact wire layout (little-endian)', () => {
+  assert.deepEqual([...encodeClientHello(0x0102, 0x0304, 1)], [0x81, 0, 0, 0x02, 0x01, 0x04, 0x03, 1, 0, 0, 0]);
+  assert.deepEqual([...encodeFrameAck(0x01020304)], [0x82, 0x04, 0x03, 0x02, 0x01]);
+  assert.deepEqual([...encodeKey(true, 0x20ac, 0xe048)], [0x83, 1, 0xac, 0x20, 0, 0, 0x48, 0xe0]);
+  assert.deepEqual([...encodePointer(0x0102, 0x0304, 4)], [0x84, 0x02, 0x01, 0x04, 0x03, 4]);
+  assert.deepEqual([...encodeClipboard('é')], [0x86, 0xc3, 0xa9]);
+
+  const hello = Uint8Array.from([0x01, 0, 0, 0x80, 0x07, 0x38, 0x04, 1, 0, 0, 0, 3, 2, 0, 0x68, 0x69]);
+  assert.deepEqual(decodeServerMessage(hello), {
+    type: 'ServerHello', version: 0, width: 1920, height: 1080, codecs: 1, maxInFlight: 3, name: 'hi',
+  });
+  const fill = Uint8Array.from([0x03, 1, 0, 2, 0, 3, 0, 4, 0, 10, 20, 30]);
+  assert.deepEqual(decodeServerMessage(fill), { type: 'Fill', x: 1, y: 2, w: 3, h: 4, r: 10, g: 20, b: 30 });
+  assert.deepEqual(decodeServerMessage(Uint8Array.from([0x07, 1, 0, 0, 0])), { type: 'EndFrame', seq: 1 });
+});
+
+test('truncated messages are errors', () => {
+  for (const msg of serverMessages) {
+    const bytes = encodeServerMessage(msg);
+    const fixedPart = { ServerHello: 14, Tile: 10, Fill: 12, Copy: 13, Cursor: 9, Resize: 5, EndFrame: 5, Notice: 6, Clipboard: 1 }[msg.type];
+    for (let n = 1; n < Math.min(bytes.length, fixedPart); n++) {
+      assert.throws(() => decodeServerMessage(bytes.subarray(0, n)), ProtocolError, `${msg.type} cut at ${n}`);
+    }
+  }
+  // Length-prefixed fields cut short.
+  const notice = encodeServerMessage({ type: 'Notice', level: 0, code: 'session.connecting', detail: 'x' });
+  assert.throws(() => decodeServerMessage(notice.subarray(0, notice.length - 1)), ProtocolError);
+  const hello = encodeServerMessage(serverMessages[0]);
+  assert.throws(() => decodeServerMessage(hello.subarray(0, hello.length - 3)), /truncated ServerHello/);
+
+  for (const msg of clientMessages) {
+    if (msg.type === 'Clipboard') continue;
+    const bytes = encodeClientMessage(msg);
+    assert.throws(() => decodeClientMessage(bytes.subarray(0, bytes.length - 1)), ProtocolError, msg.type);
+  }
+});
+
+test('empty, unknown and over-long messages are errors', () => {
+  assert.throws(() => decodeServerMessage(new Uint8Array(0)), ProtocolError);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x42)), /unknown server message type 0x42/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x81, 0, 0)), ProtocolError);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x06, 1, 0, 1, 0, 9)), /trailing/);
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x01)), ProtocolError);
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x83, 2, 0, 0, 0, 0, 0, 0)), ProtocolError);
+  const nonAscii = Uint8Array.of(0x08, 2, 1, 0, 0xe9, 0, 0);
+  assert.throws(() => decodeServerMessage(nonAscii), /ASCII/);
+});
+
+test('encoders validate ranges', () => {
+  assert.throws(() => encodePointer(70000, 0, 0), RangeError);
+  assert.throws(() => encodeKey(true, -1, 0), RangeError);
+  assert.throws(() => encodeFrameAck(2 ** 32), RangeError);
+});
+
+test('a huge clipboard is truncated below the 256 KiB limit on a character boundary', () => {
+  const text = 'é'.repeat(MAX_CLIENT_MESSAGE); // 2 bytes each
+  const bytes = encodeClipboard(text);
+  assert.ok(bytes.length <= MAX_CLIENT_MESSAGE);
+  const back = decodeClientMessage(bytes);
+  assert.equal(back.type, 'Clipboard');
+  assert.match(back.text, /^é+$/);
+});

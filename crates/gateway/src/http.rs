@@ -37,7 +37,19 @@ pub(crate) fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_request(host_from_authority))
         .with_state(state)
+}
+
+/// HTTP/2 requests carry the host in the `:authority` pseudo-header, not in `Host`; the origin
+/// checks read `Host`, so copy it there.
+async fn host_from_authority(mut request: axum::extract::Request) -> axum::extract::Request {
+    if !request.headers().contains_key(header::HOST) {
+        if let Some(value) = request.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+            request.headers_mut().insert(header::HOST, value);
+        }
+    }
+    request
 }
 
 async fn security_headers(mut response: Response) -> Response {
@@ -52,7 +64,7 @@ async fn security_headers(mut response: Response) -> Response {
     );
     set(headers, "x-frame-options", "DENY");
     set(headers, "x-content-type-options", "nosniff");
-    set(headers, "referrer-policy", "no-referrer");
+    set(headers, "referrer-policy", "same-origin");
     set(headers, "strict-transport-security", "max-age=31536000");
     response
 }

@@ -423,6 +423,9 @@ impl Desktop {
             cmd.args(["-name", XTERM_CLASS, "-xrm", "*allowTitleOps: false", "-fa", "Monospace", "-fs", "11"]);
             cmd.args(["-geometry", "100x30+40+40", "-e", "bash", "--norc", "--noprofile"]);
             cmd.env("PS1", "$ ").env("HISTFILE", "/dev/null").env_remove("PROMPT_COMMAND");
+            // UTF-8, so that characters such as é, ç and € typed through a viewer reach the shell
+            // as the user means them. C.UTF-8 exists on every Debian system.
+            cmd.env("LC_ALL", "C.UTF-8").env("LANG", "C.UTF-8");
             let log = self.log_path(self.number, if attempt == 0 { "xterm" } else { "xterm-retry" });
             let index = self.spawn("xterm", cmd, log)?;
             let xterm_pid = self.procs[index].child.id();

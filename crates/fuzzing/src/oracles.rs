@@ -1,0 +1,506 @@
+//! The oracles: one function per fuzz target, panicking only on a broken invariant.
+
+use bascule_display::{Canvas, Framebuffer, decode_png};
+use bascule_proto::{ClientMessage, DecodeError, MAX_CLIENT_MESSAGE, Rect, ServerMessage};
+use bascule_rfb::{Client, Config, Error, Event};
+
+use crate::wire::{FB_HEIGHT, FB_WIDTH, handshake_none};
+
+/// Password configured for the handshake variant, so that VNC Authentication is reachable.
+const PASSWORD: &str = "fuzzpass";
+
+/// Largest desktop (in pixels) the canvas oracle resizes to; bigger Hello/Resize messages are
+/// decoded and round-tripped but not applied, since the canvas allocates `width * height * 4`
+/// bytes by design and a 65535x65535 canvas would only measure the fuzzer's memory limit.
+const MAX_CANVAS_PIXELS: usize = 256 * 256;
+
+// ---------------------------------------------------------------------------------------------
+// RFB client
+// ---------------------------------------------------------------------------------------------
+
+/// Fuzz target `rfb_server_stream`: `data` as bytes from an RFB server, twice.
+///
+/// 1. [`rfb_after_handshake`]: after a valid 3.8 handshake (security None, 64x48 framebuffer),
+///    so that the fuzzer spends its time in the server-message and encoding parsers.
+/// 2. [`rfb_from_start`]: from the first byte, with a password configured, so that the version,
+///    security, VNC Authentication and ServerInit parsers are fuzzed too.
+pub fn rfb_server_stream(data: &[u8]) {
+    rfb_after_handshake(data);
+    rfb_from_start(data);
+}
+
+/// `data` after a valid handshake; see [`rfb_server_stream`].
+pub fn rfb_after_handshake(data: &[u8]) {
+    let prefix = handshake_none(FB_WIDTH, FB_HEIGHT, "fuzz");
+    let outcome = compare_chunkings(Config::default(), Some(&prefix), data);
+    assert!(
+        matches!(
+            outcome.events.first(),
+            Some(Event::Connected {
+                width: FB_WIDTH,
+                height: FB_HEIGHT,
+                ..
+            })
+        ),
+        "a valid handshake must produce Connected first, got {:?}",
+        outcome.events.first()
+    );
+}
+
+/// `data` from the first byte of the session, with a password; see [`rfb_server_stream`].
+pub fn rfb_from_start(data: &[u8]) {
+    let config = Config {
+        password: Some(PASSWORD.into()),
+        jpeg_quality: Some(7),
+        use_qemu_key_events: true,
+        ..Config::default()
+    };
+    let outcome = compare_chunkings(config, None, data);
+    if !outcome.transmit.is_empty() {
+        // The first thing a client ever sends is its ProtocolVersion.
+        let version = outcome.transmit.get(..12).unwrap_or(&outcome.transmit);
+        assert!(
+            [&b"RFB 003.003\n"[..], b"RFB 003.007\n", b"RFB 003.008\n"].contains(&version),
+            "first transmit is not a ProtocolVersion: {version:?}"
+        );
+    }
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+struct Outcome {
+    events: Vec<Event>,
+    transmit: Vec<u8>,
+    error: Option<Error>,
+}
+
+/// Runs `data` once in a single chunk and once in several chunks (split points derived from the
+/// first bytes of `data`), checks the invariants on both, and checks that both runs saw the same
+/// events, sent the same bytes and ended with the same error: `Client::handle_input` accepts
+/// "bytes in any chunking".
+fn compare_chunkings(config: Config, prefix: Option<&[u8]>, data: &[u8]) -> Outcome {
+    let whole = run(config.clone(), prefix, &[data]);
+    let chunks = split(data);
+    let chunked = run(config, prefix, &chunks);
+    assert_eq!(
+        whole.error,
+        chunked.error,
+        "the error depends on the chunking {:?}",
+        chunk_lens(&chunks)
+    );
+    assert!(
+        whole.events == chunked.events,
+        "the events depend on the chunking {:?}: {} events whole, {} chunked",
+        chunk_lens(&chunks),
+        whole.events.len(),
+        chunked.events.len()
+    );
+    assert!(
+        whole.transmit == chunked.transmit,
+        "the transmitted bytes depend on the chunking"
+    );
+    whole
+}
+
+fn chunk_lens(chunks: &[&[u8]]) -> Vec<usize> {
+    chunks.iter().map(|c| c.len()).collect()
+}
+
+/// Splits `data` at up to three points derived from a hash of its first 8 bytes; short inputs
+/// whose hash has the top bit set are fed one byte at a time.
+fn split(data: &[u8]) -> Vec<&[u8]> {
+    let n = data.len();
+    if n < 2 {
+        return vec![data];
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in data.iter().take(8) {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    if h & 0x8000_0000 != 0 && n <= 512 {
+        return data.chunks(1).collect();
+    }
+    let mut cuts: Vec<usize> = [h, h >> 10, h >> 20]
+        .iter()
+        .map(|&v| (v as usize) % n)
+        .collect();
+    cuts.push(n);
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::with_capacity(cuts.len());
+    let mut start = 0;
+    for cut in cuts {
+        out.push(&data[start..cut]);
+        start = cut;
+    }
+    out
+}
+
+/// Feeds `prefix` then each chunk, draining events and transmits after each call, and checks the
+/// per-event and per-call invariants.
+fn run(config: Config, prefix: Option<&[u8]>, chunks: &[&[u8]]) -> Outcome {
+    let mut client = Client::new(config);
+    let mut checker = Checker::default();
+    let mut transmit = Vec::new();
+    let mut error: Option<Error> = None;
+    for chunk in prefix.into_iter().chain(chunks.iter().copied()) {
+        let result = client.handle_input(chunk);
+        while let Some(event) = client.poll_event() {
+            checker.event(&event);
+        }
+        while let Some(bytes) = client.poll_transmit() {
+            assert!(!bytes.is_empty(), "poll_transmit returned an empty buffer");
+            transmit.extend_from_slice(&bytes);
+        }
+        match (&error, result) {
+            (None, Ok(())) => {
+                assert_eq!(
+                    client.size(),
+                    checker.size,
+                    "Client::size disagrees with the events"
+                );
+                assert_eq!(
+                    client.is_connected(),
+                    checker.connected,
+                    "is_connected disagrees with the events"
+                );
+            }
+            (None, Err(e)) => {
+                assert!(
+                    !client.is_connected(),
+                    "a dead client reports itself connected"
+                );
+                error = Some(e);
+            }
+            (Some(first), Ok(())) => panic!("handle_input succeeded after the error {first:?}"),
+            (Some(first), Err(e)) => assert_eq!(first, &e, "a dead client changed its error"),
+        }
+    }
+    if let Some(first) = &error {
+        // Dead stays dead, and quiet.
+        for more in [&b""[..], b"\0\0\0\x01", b"RFB 003.008\n"] {
+            assert_eq!(
+                client.handle_input(more).as_ref(),
+                Err(first),
+                "dead client changed its answer"
+            );
+        }
+        assert_eq!(client.poll_event(), None, "a dead client produced an event");
+        assert_eq!(
+            client.poll_transmit(),
+            None,
+            "a dead client produced bytes to send"
+        );
+    } else if checker.connected {
+        check_senders(&mut client, checker.size);
+    }
+    Outcome {
+        events: checker.events,
+        transmit,
+        error,
+    }
+}
+
+/// What the events said so far.
+#[derive(Default)]
+struct Checker {
+    events: Vec<Event>,
+    connected: bool,
+    size: (u16, u16),
+}
+
+impl Checker {
+    fn inside(&self, what: &str, x: u16, y: u16, width: u16, height: u16) {
+        let (fw, fh) = self.size;
+        assert!(
+            u32::from(x) + u32::from(width) <= u32::from(fw)
+                && u32::from(y) + u32::from(height) <= u32::from(fh),
+            "{what} {width}x{height}+{x}+{y} outside the {fw}x{fh} framebuffer"
+        );
+    }
+
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Connected { width, height, .. } => {
+                assert!(
+                    !self.connected && self.events.is_empty(),
+                    "Connected is not the first event"
+                );
+                self.connected = true;
+                self.size = (*width, *height);
+            }
+            _ => assert!(self.connected, "{event:?} before Connected"),
+        }
+        match event {
+            Event::Pixels {
+                x,
+                y,
+                width,
+                height,
+                rgba,
+            } => {
+                let expected = usize::from(*width) * usize::from(*height) * 4;
+                assert_eq!(
+                    rgba.len(),
+                    expected,
+                    "Pixels {width}x{height} with {} bytes",
+                    rgba.len()
+                );
+                assert!(
+                    rgba.chunks_exact(4).all(|p| p[3] == 255),
+                    "Pixels with alpha != 255"
+                );
+                self.inside("Pixels", *x, *y, *width, *height);
+            }
+            Event::Fill {
+                x,
+                y,
+                width,
+                height,
+                ..
+            } => self.inside("Fill", *x, *y, *width, *height),
+            Event::Copy {
+                src_x,
+                src_y,
+                x,
+                y,
+                width,
+                height,
+            } => {
+                self.inside("Copy source", *src_x, *src_y, *width, *height);
+                self.inside("Copy destination", *x, *y, *width, *height);
+            }
+            Event::Cursor {
+                width,
+                height,
+                rgba,
+                ..
+            } => {
+                let expected = usize::from(*width) * usize::from(*height) * 4;
+                assert_eq!(
+                    rgba.len(),
+                    expected,
+                    "Cursor {width}x{height} with {} bytes",
+                    rgba.len()
+                );
+                assert!(
+                    rgba.chunks_exact(4).all(|p| p[3] == 0 || p[3] == 255),
+                    "Cursor alpha not 0/255"
+                );
+            }
+            Event::Resize { width, height } => {
+                assert_ne!((*width, *height), self.size, "Resize to the current size");
+                self.size = (*width, *height);
+            }
+            _ => {}
+        }
+        self.events.push(event.clone());
+    }
+}
+
+/// The client-to-server messages of a connected client are well formed.
+fn check_senders(client: &mut Client, (width, height): (u16, u16)) {
+    client.request_update(true);
+    let mut expected = vec![3, 1, 0, 0, 0, 0];
+    expected.extend_from_slice(&width.to_be_bytes());
+    expected.extend_from_slice(&height.to_be_bytes());
+    assert_eq!(
+        client.poll_transmit(),
+        Some(expected),
+        "FramebufferUpdateRequest"
+    );
+
+    client.send_pointer(u16::MAX, u16::MAX, 1);
+    let sent = client.poll_transmit().unwrap_or_default();
+    assert_eq!(sent.len(), 6, "PointerEvent length");
+    let (px, py) = (
+        u16::from_be_bytes([sent[2], sent[3]]),
+        u16::from_be_bytes([sent[4], sent[5]]),
+    );
+    assert_eq!(
+        (px, py),
+        (width.saturating_sub(1), height.saturating_sub(1)),
+        "pointer not clamped"
+    );
+
+    client.send_key(true, 0x61, 0x1e);
+    let sent = client.poll_transmit().unwrap_or_default();
+    assert!(
+        matches!(sent.first(), Some(4 | 255)),
+        "key event type {:?}",
+        sent.first()
+    );
+
+    client.send_cut_text("é€");
+    assert_eq!(
+        client.poll_transmit(),
+        Some(vec![6, 0, 0, 0, 0, 0, 0, 2, 0xe9, b'?']),
+        "ClientCutText"
+    );
+    assert_eq!(client.poll_event(), None, "sending produced an event");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Display protocol
+// ---------------------------------------------------------------------------------------------
+
+/// Fuzz target `client_message`: what a browser sends to the gateway.
+///
+/// Decoding never panics; oversized input is refused; a decoded message re-encodes to exactly
+/// the input bytes (the format has no slack) and decodes again to the same value.
+pub fn client_message(data: &[u8]) {
+    let decoded = ClientMessage::decode(data);
+    if data.len() > MAX_CLIENT_MESSAGE {
+        assert_eq!(
+            decoded,
+            Err(DecodeError::TooLarge(data.len())),
+            "oversized message accepted"
+        );
+    }
+    match decoded {
+        Ok(message) => {
+            let bytes = message.encode();
+            assert_eq!(bytes, data, "{message:?} does not re-encode to its input");
+            assert_eq!(
+                ClientMessage::decode(&bytes),
+                Ok(message),
+                "round trip changed the message"
+            );
+        }
+        Err(e) => check_error(&e),
+    }
+}
+
+/// Fuzz target `server_message`: what the gateway sends to the viewer.
+///
+/// Same round trip as [`client_message`]; then the message is drawn on a small [`Canvas`] that
+/// must not panic, and whose pixels must show the message when it draws successfully.
+pub fn server_message(data: &[u8]) {
+    let message = match ServerMessage::decode(data) {
+        Ok(message) => message,
+        Err(e) => return check_error(&e),
+    };
+    let bytes = message.encode();
+    assert_eq!(bytes, data, "{message:?} does not re-encode to its input");
+    assert_eq!(
+        ServerMessage::decode(&bytes).as_ref(),
+        Ok(&message),
+        "round trip changed the message"
+    );
+    apply_to_canvas(&message);
+}
+
+fn check_error(e: &DecodeError) {
+    assert!(!e.to_string().is_empty());
+    assert!(
+        matches!(e.close_code(), 1007 | 1009),
+        "close code {}",
+        e.close_code()
+    );
+}
+
+/// A 64x48 canvas with some content, so that copies are visible.
+fn test_canvas() -> Canvas {
+    let mut canvas = Canvas::new(FB_WIDTH, FB_HEIGHT);
+    for i in 0..8u16 {
+        let rect = Rect {
+            x: i * 8,
+            y: i * 6,
+            width: 8,
+            height: 6,
+        };
+        let colour = [i as u8 * 30, 255 - i as u8 * 30, 17];
+        canvas
+            .apply(&ServerMessage::Fill { rect, rgb: colour })
+            .expect("the test canvas fill is inside");
+    }
+    canvas
+}
+
+fn region(framebuffer: &Framebuffer, rect: Rect) -> Vec<u8> {
+    let width = usize::from(framebuffer.size().0);
+    let rgba = framebuffer.rgba();
+    let mut out = Vec::new();
+    for row in 0..usize::from(rect.height) {
+        let start = ((usize::from(rect.y) + row) * width + usize::from(rect.x)) * 4;
+        out.extend_from_slice(&rgba[start..start + usize::from(rect.width) * 4]);
+    }
+    out
+}
+
+fn fits(framebuffer: &Framebuffer, rect: Rect) -> bool {
+    let (width, height) = framebuffer.size();
+    u32::from(rect.x) + u32::from(rect.width) <= u32::from(width)
+        && u32::from(rect.y) + u32::from(rect.height) <= u32::from(height)
+}
+
+fn apply_to_canvas(message: &ServerMessage) {
+    if let ServerMessage::Hello { width, height, .. } | ServerMessage::Resize { width, height } =
+        message
+        && usize::from(*width) * usize::from(*height) > MAX_CANVAS_PIXELS
+    {
+        return;
+    }
+    let mut canvas = test_canvas();
+    let before = canvas.framebuffer().clone();
+    let result = canvas.apply(message);
+    let after = canvas.framebuffer();
+    match message {
+        ServerMessage::Hello { width, height, .. } | ServerMessage::Resize { width, height } => {
+            assert_eq!(result, Ok(()), "{message:?}");
+            assert_eq!(
+                after.size(),
+                (*width, *height),
+                "canvas size after {message:?}"
+            );
+        }
+        ServerMessage::Fill { rect, rgb } => {
+            assert_eq!(
+                result.is_ok(),
+                fits(&before, *rect),
+                "Fill {rect:?}: {result:?}"
+            );
+            if result.is_ok() {
+                let pixel = [rgb[0], rgb[1], rgb[2], 255];
+                assert!(
+                    region(after, *rect).chunks_exact(4).all(|p| p == pixel),
+                    "Fill {rect:?} not drawn"
+                );
+            }
+        }
+        ServerMessage::Copy { src_x, src_y, dst } => {
+            let src = Rect {
+                x: *src_x,
+                y: *src_y,
+                ..*dst
+            };
+            assert_eq!(
+                result.is_ok(),
+                fits(&before, src) && fits(&before, *dst),
+                "Copy: {result:?}"
+            );
+            if result.is_ok() {
+                assert!(
+                    region(after, *dst) == region(&before, src),
+                    "Copy {src:?} -> {dst:?} wrong"
+                );
+            }
+        }
+        ServerMessage::Tile { rect, data, .. } => {
+            if result.is_ok() {
+                let rgba = decode_png(data, *rect).expect("a tile that was drawn decodes");
+                assert!(region(after, *rect) == rgba, "Tile {rect:?} not drawn");
+            } else {
+                assert!(after == &before, "a refused Tile changed the canvas");
+            }
+        }
+        ServerMessage::EndFrame { seq } => {
+            assert_eq!(result, Ok(()));
+            assert_eq!(canvas.last_frame(), Some(*seq));
+        }
+        _ => {
+            assert_eq!(result, Ok(()), "{message:?}");
+            assert!(after == &before, "{message:?} changed the canvas");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+#![allow(clippy::unwrap_used)]
+
+use crate::oracles::{
+    client_message, rfb_after_handshake, rfb_from_start, rfb_server_stream, server_message,
+};
+use crate::wire::*;
+use bascule_proto::{ClientMessage, NoticeLevel, Rect, ServerMessage, TileCodec};
+
+fn raw_rect(x: u16, y: u16, w: u16, h: u16) -> Vec<u8> {
+    let mut v = rect(x, y, w, h, enc::RAW);
+    v.extend((0..usize::from(w) * usize::from(h) * 4).map(|i| (i * 7) as u8));
+    v
+}
+
+#[test]
+fn rfb_valid_updates() {
+    let mut stream = framebuffer_update(&[raw_rect(0, 0, 64, 48), raw_rect(10, 10, 3, 2)]);
+    let mut copy = rect(0, 0, 16, 16, enc::COPY_RECT);
+    copy.extend_from_slice(&[0, 8, 0, 8]);
+    stream.extend(framebuffer_update(&[copy]));
+    let mut fill = rect(1, 1, 5, 5, enc::TIGHT);
+    fill.extend_from_slice(&[0x80, 1, 2, 3]);
+    stream.extend(framebuffer_update(&[
+        fill,
+        rect(0, 0, 32, 32, enc::DESKTOP_SIZE),
+    ]));
+    stream.extend(bell());
+    stream.extend(server_cut_text(b"caf\xe9"));
+    stream.extend(colour_map(0, 2));
+    rfb_server_stream(&stream);
+    // Every prefix (a session cut anywhere) too.
+    for cut in (0..stream.len()).step_by(97) {
+        rfb_server_stream(&stream[..cut]);
+    }
+}
+
+#[test]
+fn rfb_errors_are_sticky() {
+    // Unknown message type, unknown encoding, rectangle outside the framebuffer.
+    rfb_after_handshake(&[9]);
+    rfb_after_handshake(&framebuffer_update(&[rect(0, 0, 1, 1, 12345)]));
+    rfb_after_handshake(&framebuffer_update(&[raw_rect(60, 0, 8, 1)]));
+    rfb_after_handshake(&[0xff; 64]);
+    rfb_after_handshake(&[]);
+}
+
+#[test]
+fn rfb_handshakes() {
+    let mut with_auth = b"RFB 003.008\n".to_vec();
+    with_auth.extend_from_slice(&[2, 2, 1]);
+    with_auth.extend_from_slice(&[7; 16]);
+    with_auth.extend_from_slice(&0u32.to_be_bytes());
+    with_auth.extend(server_init(16, 16, "bureau"));
+    with_auth.extend(framebuffer_update(&[raw_rect(0, 0, 16, 16)]));
+    rfb_from_start(&with_auth);
+
+    let mut v33 = b"RFB 003.003\n".to_vec();
+    v33.extend_from_slice(&1u32.to_be_bytes());
+    v33.extend(server_init(8, 8, ""));
+    rfb_from_start(&v33);
+
+    let mut refused = b"RFB 003.008\n".to_vec();
+    refused.extend_from_slice(&[0, 0, 0, 0, 4]);
+    refused.extend_from_slice(b"nope");
+    rfb_from_start(&refused);
+
+    rfb_from_start(b"HTTP/1.1 200 OK\r\n");
+    rfb_from_start(&handshake_none(FB_WIDTH, FB_HEIGHT, "x"));
+    rfb_from_start(&[]);
+}
+
+#[test]
+fn rfb_byte_by_byte_and_odd_chunks() {
+    // Inputs whose split hash differs, so both the 1-byte and the 3-cut paths are taken.
+    for seed in 0..32u8 {
+        let mut stream = vec![2, 2, seed];
+        stream.extend(framebuffer_update(&[raw_rect(0, 0, 4, 4)]));
+        rfb_server_stream(&stream);
+    }
+}
+
+#[test]
+fn client_messages() {
+    let samples = [
+        ClientMessage::Hello {
+            version: 0,
+            width: 800,
+            height: 600,
+            codecs: 1,
+        },
+        ClientMessage::FrameAck { seq: 7 },
+        ClientMessage::Key {
+            down: true,
+            keysym: 0x20ac,
+            scancode: 0xe01d,
+        },
+        ClientMessage::Pointer {
+            x: 1,
+            y: 2,
+            buttons: 3,
+        },
+        ClientMessage::ResizeRequest {
+            width: 1920,
+            height: 1080,
+        },
+        ClientMessage::Clipboard {
+            text: "çà".into()
+        },
+    ];
+    for message in samples {
+        let bytes = message.encode();
+        client_message(&bytes);
+        for cut in 0..bytes.len() {
+            client_message(&bytes[..cut]);
+        }
+    }
+    client_message(&[]);
+    client_message(&[0x86, 0xff]);
+    client_message(&vec![0x86; bascule_proto::MAX_CLIENT_MESSAGE + 1]);
+}
+
+#[test]
+fn server_messages() {
+    let rect = Rect {
+        x: 60,
+        y: 40,
+        width: 4,
+        height: 8,
+    };
+    let samples = [
+        ServerMessage::Hello {
+            version: 0,
+            width: 32,
+            height: 16,
+            codecs: 1,
+            max_in_flight: 2,
+            name: "é".into(),
+        },
+        ServerMessage::Hello {
+            version: 0,
+            width: 60000,
+            height: 60000,
+            codecs: 1,
+            max_in_flight: 2,
+            name: "".into(),
+        },
+        ServerMessage::Tile {
+            rect,
+            codec: TileCodec::Png,
+            data: vec![0x89, b'P', b'N', b'G'],
+        },
+        ServerMessage::Fill {
+            rect,
+            rgb: [1, 2, 3],
+        },
+        ServerMessage::Fill {
+            rect: Rect { x: 61, ..rect },
+            rgb: [1, 2, 3],
+        },
+        ServerMessage::Copy {
+            src_x: 0,
+            src_y: 0,
+            dst: rect,
+        },
+        ServerMessage::Copy {
+            src_x: 4,
+            src_y: 2,
+            dst: Rect {
+                x: 0,
+                y: 0,
+                width: 40,
+                height: 30,
+            },
+        },
+        ServerMessage::Copy {
+            src_x: 0,
+            src_y: 0,
+            dst: Rect {
+                x: 3,
+                y: 5,
+                width: 40,
+                height: 30,
+            },
+        },
+        ServerMessage::Cursor {
+            hot_x: 0,
+            hot_y: 0,
+            width: 0,
+            height: 0,
+            png: vec![],
+        },
+        ServerMessage::Resize {
+            width: 10,
+            height: 10,
+        },
+        ServerMessage::EndFrame { seq: 9 },
+        ServerMessage::Notice {
+            level: NoticeLevel::Warning,
+            code: "a.b".into(),
+            detail: "c".into(),
+        },
+        ServerMessage::Clipboard { text: "€".into() },
+    ];
+    for message in samples {
+        let bytes = message.encode();
+        server_message(&bytes);
+        for cut in 0..bytes.len().min(40) {
+            server_message(&bytes[..cut]);
+        }
+    }
+    server_message(&[0x02, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
+    server_message(&[0x42]);
+}

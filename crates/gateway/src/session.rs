@@ -186,6 +186,7 @@ async fn run_vnc(
     let handshake_deadline = tokio::time::Instant::now() + connect_timeout;
     let reconnect_window = Duration::from_secs(settings.reconnect_window_secs);
     let mut alone_since: Option<Instant> = None;
+    let mut painted = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut buffer = vec![0u8; 256 * 1024];
     loop {
@@ -199,11 +200,12 @@ async fn run_vnc(
                     return Ok(("session.ended", "the host closed the connection".into()));
                 }
                 client.handle_input(&buffer[..n])?;
-                drain_events(session, &mut client)?;
+                drain_events(session, &mut client, &mut painted)?;
             }
             Some(event) = input.recv() => apply_input(&mut client, event),
             _ = tick.tick() => {
-                if !client.is_connected() && tokio::time::Instant::now() > handshake_deadline {
+                let active = matches!(*session.state.borrow(), SessionState::Active { .. });
+                if !active && tokio::time::Instant::now() > handshake_deadline {
                     return Err(BackendError::Timeout { address, seconds: settings.connect_timeout_secs });
                 }
                 if matches!(*session.state.borrow(), SessionState::Ended { .. }) {
@@ -232,7 +234,8 @@ fn apply_input(client: &mut bascule_rfb::Client, event: Input) {
 }
 
 /// Moves every pending protocol event into the display; tells viewers at the end of each update.
-fn drain_events(session: &LiveSession, client: &mut bascule_rfb::Client) -> Result<(), BackendError> {
+/// `painted` records that the host has drawn something since the connection opened.
+fn drain_events(session: &LiveSession, client: &mut bascule_rfb::Client, painted: &mut bool) -> Result<(), BackendError> {
     use bascule_rfb::Event;
     let mut changed = false;
     let mut display = session.lock_display();
@@ -240,22 +243,26 @@ fn drain_events(session: &LiveSession, client: &mut bascule_rfb::Client) -> Resu
         match event {
             Event::Connected { width, height, .. } => {
                 display.apply(Update::Resize { width, height })?;
-                session.state.send_replace(SessionState::Active { width, height });
                 changed = true;
             }
             Event::Resize { width, height } => {
                 display.apply(Update::Resize { width, height })?;
-                session.state.send_replace(SessionState::Active { width, height });
+                if matches!(*session.state.borrow(), SessionState::Active { .. }) {
+                    session.state.send_replace(SessionState::Active { width, height });
+                }
                 changed = true;
             }
             Event::Pixels { x, y, width, height, rgba } => {
                 display.apply(Update::Pixels { rect: Rect { x, y, width, height }, rgba })?;
+                *painted = true;
             }
             Event::Fill { x, y, width, height, rgb } => {
                 display.apply(Update::Fill { rect: Rect { x, y, width, height }, rgb })?;
+                *painted = true;
             }
             Event::Copy { src_x, src_y, x, y, width, height } => {
                 display.apply(Update::Copy { src_x, src_y, dst: Rect { x, y, width, height } })?;
+                *painted = true;
             }
             Event::Cursor { hotspot_x, hotspot_y, width, height, rgba } => {
                 display.apply(Update::Cursor(CursorShape { hot_x: hotspot_x, hot_y: hotspot_y, width, height, rgba }))?;
@@ -263,6 +270,12 @@ fn drain_events(session: &LiveSession, client: &mut bascule_rfb::Client) -> Resu
             }
             Event::UpdateEnd => {
                 client.request_update(true);
+                // Viewers are let in once the first picture is complete, so that nobody is
+                // shown a black screen while the host draws its first frame.
+                if *painted && matches!(*session.state.borrow(), SessionState::Connecting) {
+                    let (width, height) = display.framebuffer().size();
+                    session.state.send_replace(SessionState::Active { width, height });
+                }
                 changed = true;
             }
             Event::ServerCutText(text) => {

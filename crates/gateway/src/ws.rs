@@ -47,12 +47,27 @@ pub(crate) async fn run_viewer(mut socket: WebSocket, state: AppState, session: 
         }
         let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
         let _ = socket.send(Message::Close(Some(frame))).await;
+        // Wait (briefly) for the browser's close reply: dropping the socket while its acks are
+        // still unread makes TCP reset the connection, and the browser may then lose the notice
+        // and the close frame (it sees 1006 instead of the code above).
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(_)) = socket.recv().await {}
+        })
+        .await;
     }
 }
 
 async fn next_client_message(socket: &mut WebSocket) -> Result<Option<ClientMessage>, Close> {
     match socket.recv().await {
-        None | Some(Err(_)) => Err(Close::Gone),
+        None => Err(Close::Gone),
+        // The socket's own limit (above the protocol's) refuses the message before we see it;
+        // the protocol still wants 1009 and a reason, not a dropped connection.
+        Some(Err(error)) if error.to_string().contains("Message too long") => Err(Close::With {
+            code: 1009,
+            reason: "message too large".into(),
+            notice: Some(("viewer.bad_message", error.to_string())),
+        }),
+        Some(Err(_)) => Err(Close::Gone),
         Some(Ok(Message::Binary(bytes))) => ClientMessage::decode(&bytes).map(Some).map_err(|e| bad_message(&e)),
         Some(Ok(Message::Text(_))) => Err(Close::With {
             code: 1003,

@@ -1,0 +1,15 @@
+//! Bascule's integration suite: one test binary, run with `cargo test -p bascule-testsuite`.
+//!
+//! Every test talks to real peers: X desktops served by x11vnc or Xtigervnc (started per test
+//! by `bascule-desktop`, or by `scripts/testbed.sh up`), a real gateway on a loopback port, and
+//! small hostile VNC servers written here. A missing program or testbed makes a test fail with
+//! a message saying what to install or run; nothing is skipped.
+//!
+//! - `vnc_peers`: the sans-IO RFB client against x11vnc and TigerVNC.
+//! - `gateway`: login, launch, viewer WebSocket and input, end to end.
+//! - `hostile`: misbehaving VNC servers and malformed viewer messages.
+
+mod gateway;
+mod hostile;
+mod support;
+mod vnc_peers;

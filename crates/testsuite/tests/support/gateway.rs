@@ -1,0 +1,125 @@
+//! Starts a real gateway on 127.0.0.1:0 with a generated configuration.
+
+use super::viewer::ViewerClient;
+use super::{TempDir, compare_rgba, screenshot};
+use anyhow::{Context, Result, bail};
+use bascule_desktop::Desktop;
+use bascule_gateway::{Config, Gateway, RunningGateway, hash_password};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A published desktop for the test configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Resource {
+    pub(crate) id: String,
+    pub(crate) addr: SocketAddr,
+    pub(crate) password: Option<String>,
+}
+
+impl Resource {
+    pub(crate) fn new(id: &str, addr: SocketAddr, password: Option<&str>) -> Resource {
+        Resource { id: id.into(), addr, password: password.map(str::to_owned) }
+    }
+}
+
+/// A local account for the test configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub(crate) name: String,
+    pub(crate) password: String,
+    pub(crate) resources: Vec<String>,
+}
+
+impl User {
+    pub(crate) fn new(name: &str, password: &str, resources: &[&str]) -> User {
+        User {
+            name: name.into(),
+            password: password.into(),
+            resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+}
+
+/// A running gateway and its data directory.
+pub(crate) struct TestGateway {
+    pub(crate) running: RunningGateway,
+    pub(crate) addr: SocketAddr,
+    _data_dir: TempDir,
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Writes the configuration (with `extra` TOML tables such as `[login]`), binds and starts.
+pub(crate) async fn start_gateway(users: &[User], resources: &[Resource], extra: &str) -> Result<TestGateway> {
+    let data_dir = TempDir::new("gateway")?;
+    let mut toml = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = {}\n\n{extra}\n",
+        toml_string(&data_dir.path().display().to_string())
+    );
+    for user in users {
+        let list: Vec<String> = user.resources.iter().map(|r| toml_string(r)).collect();
+        toml.push_str(&format!(
+            "[[user]]\nname = {}\npassword_hash = {}\nresources = [{}]\n\n",
+            toml_string(&user.name),
+            toml_string(&hash_password(&user.password)),
+            list.join(", ")
+        ));
+    }
+    for resource in resources {
+        toml.push_str(&format!(
+            "[[resource]]\nid = {id}\nname_fr = {id}\nname_en = {id}\nhost = {host}\nport = {port}\n",
+            id = toml_string(&resource.id),
+            host = toml_string(&resource.addr.ip().to_string()),
+            port = resource.addr.port(),
+        ));
+        if let Some(password) = &resource.password {
+            toml.push_str(&format!("password = {}\n", toml_string(password)));
+        }
+        toml.push('\n');
+    }
+    let config = Config::from_toml(&toml).with_context(|| format!("test configuration refused:\n{toml}"))?;
+    let running = Gateway::bind(config).context("Gateway::bind")?.start().await.context("Gateway::start")?;
+    let addr = running.address();
+    if addr.port() == 0 {
+        bail!("the gateway reports port 0");
+    }
+    Ok(TestGateway { running, addr, _data_dir: data_dir })
+}
+
+/// Lets the viewer's picture settle and compares it with a screenshot of the desktop, pixel for
+/// pixel. The desktop may still be drawing when the first comparison runs (a shell prompt after
+/// a command, a late update): up to three settle-and-compare rounds, each an exact comparison.
+pub(crate) async fn assert_viewer_shows_desktop(
+    viewer: &mut ViewerClient,
+    desktop: &Desktop,
+    min_frames: u32,
+) -> Result<()> {
+    let mut last_error = String::new();
+    for round in 0..3 {
+        viewer.settle(if round == 0 { min_frames } else { 0 }).await?;
+        let (w, h, rgba) = screenshot(desktop)?;
+        match compare_rgba("viewer canvas vs. xwd screenshot", viewer.picture(), (w, h, &rgba)) {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                eprintln!("round {round}: {error}");
+                last_error = error;
+            }
+        }
+        // Give the desktop and the gateway a moment; anything new is drawn by the next settle.
+        let _ = viewer.recv(Duration::from_secs(1)).await?;
+    }
+    bail!("{last_error}")
+}

@@ -1,0 +1,220 @@
+//! Helpers shared by the test modules: desktops, pixel comparison, an RFB driver, a gateway
+//! harness, an HTTPS client, a viewer client and fake VNC servers.
+
+#![allow(dead_code)]
+
+pub(crate) mod fake_vnc;
+pub(crate) mod gateway;
+pub(crate) mod http;
+pub(crate) mod rfb;
+pub(crate) mod viewer;
+
+use anyhow::{Context, Result, bail};
+use bascule_desktop::{Desktop, DesktopOptions, VncServer};
+use rand::Rng;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `n` random characters from `A-Z0-9`.
+pub(crate) fn random_token(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..n).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
+}
+
+/// A directory under the system temp dir, removed when dropped.
+#[derive(Debug)]
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> Result<TempDir> {
+        let path = std::env::temp_dir().join(format!(
+            "bascule-testsuite-{tag}-{}-{}",
+            std::process::id(),
+            random_token(10).to_lowercase()
+        ));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempDir(path))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the desktops' X and VNC servers log.
+fn desktop_log_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("desktop-logs")
+}
+
+/// Starts a 1280x800 desktop; a missing program or a failed start is a test failure that says
+/// what went wrong.
+pub(crate) fn start_desktop(server: VncServer, password: Option<&str>) -> Desktop {
+    let options = DesktopOptions {
+        width: 1280,
+        height: 800,
+        server,
+        password: password.map(str::to_owned),
+        log_dir: desktop_log_dir(),
+    };
+    let started = tokio::task::block_in_place(|| Desktop::start(options));
+    match started {
+        Ok(desktop) => desktop,
+        Err(error) => panic!(
+            "cannot start a {server:?} desktop: {error}\n(install the programs with `scripts/testbed.sh install`; logs in {})",
+            desktop_log_dir().display()
+        ),
+    }
+}
+
+/// The desktop's root window as RGBA.
+pub(crate) fn screenshot(desktop: &Desktop) -> Result<(u32, u32, Vec<u8>)> {
+    tokio::task::block_in_place(|| desktop.screenshot_rgba()).context("screenshot of the desktop (xwd)")
+}
+
+/// Gives the desktop's xterm the keyboard focus, so that keys sent over VNC reach its shell.
+pub(crate) fn focus_xterm(desktop: &Desktop) -> Result<()> {
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new("xdotool")
+            .args(["windowactivate", "--sync", desktop.xterm_window()])
+            .env("DISPLAY", desktop.display())
+            .output()
+    })
+    .context("running xdotool windowactivate")?;
+    if !output.status.success() {
+        bail!("xdotool windowactivate failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}
+
+/// Where the X pointer is, from `xdotool getmouselocation`.
+pub(crate) fn pointer_position(desktop: &Desktop) -> Result<(u16, u16)> {
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new("xdotool")
+            .args(["getmouselocation", "--shell"])
+            .env("DISPLAY", desktop.display())
+            .output()
+    })
+    .context("running xdotool getmouselocation")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| -> Result<u16> {
+        let line = text.lines().find_map(|l| l.strip_prefix(name)).with_context(|| format!("no {name} in {text:?}"))?;
+        line.trim().parse().with_context(|| format!("bad {name} in {text:?}"))
+    };
+    Ok((field("X=")?, field("Y=")?))
+}
+
+/// Compares two RGBA images pixel for pixel; the error says how many pixels differ and where the
+/// first one is.
+pub(crate) fn compare_rgba(what: &str, actual: (u32, u32, &[u8]), expected: (u32, u32, &[u8])) -> Result<(), String> {
+    let (aw, ah, a) = actual;
+    let (ew, eh, e) = expected;
+    if (aw, ah) != (ew, eh) {
+        return Err(format!("{what}: size {aw}x{ah}, expected {ew}x{eh}"));
+    }
+    if a.len() != e.len() || a.len() != aw as usize * ah as usize * 4 {
+        return Err(format!("{what}: buffers of {} and {} bytes for {aw}x{ah}", a.len(), e.len()));
+    }
+    let mut count = 0usize;
+    let mut first = None;
+    for (i, (pa, pe)) in a.chunks_exact(4).zip(e.chunks_exact(4)).enumerate() {
+        if pa != pe {
+            count += 1;
+            if first.is_none() {
+                first = Some((i as u32 % aw, i as u32 / aw, pa.to_vec(), pe.to_vec()));
+            }
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some((x, y, pa, pe)) => Err(format!(
+            "{what}: {count} of {} pixels differ; first at ({x}, {y}): got RGBA {pa:?}, expected {pe:?}",
+            aw * ah
+        )),
+    }
+}
+
+/// X11 keysyms for printable ASCII text; `\n` is Return.
+pub(crate) fn keysyms(text: &str) -> Vec<u32> {
+    text.chars()
+        .map(|c| match c {
+            '\n' => 0xff0d,
+            ' '..='~' => u32::from(c),
+            other => panic!("no keysym mapping for {other:?} in the test helper"),
+        })
+        .collect()
+}
+
+/// Polls `path` until it holds a complete line, for at most `timeout`.
+pub(crate) async fn wait_for_file(path: &Path, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return Some(text);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A shell command that writes a fresh token into a fresh file, and what the file must contain.
+pub(crate) struct EchoCommand {
+    pub(crate) command: String,
+    pub(crate) path: PathBuf,
+    pub(crate) expected: String,
+}
+
+impl EchoCommand {
+    pub(crate) fn new(prefix: &str) -> EchoCommand {
+        let token = format!("{prefix}_{}", random_token(12));
+        let path = std::env::temp_dir().join(format!("bascule-testsuite-{}.txt", token.to_lowercase()));
+        let _ = std::fs::remove_file(&path);
+        EchoCommand { command: format!("echo {token} > {}\n", path.display()), path, expected: format!("{token}\n") }
+    }
+
+    /// Waits up to 10 s for the file and checks its content.
+    pub(crate) async fn check(&self) -> Result<()> {
+        let found = wait_for_file(&self.path, Duration::from_secs(10)).await;
+        let _ = std::fs::remove_file(&self.path);
+        match found {
+            Some(text) if text == self.expected => Ok(()),
+            Some(text) => bail!("{} holds {text:?}, expected {:?}", self.path.display(), self.expected),
+            None => bail!("{} did not appear within 10 s after typing {:?}", self.path.display(), self.command),
+        }
+    }
+}
+
+/// A field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).
+pub(crate) fn proc_status_kib(field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .with_context(|| format!("no {field} in /proc/self/status"))?;
+    let value = line.split_whitespace().nth(1).with_context(|| format!("malformed line {line:?}"))?;
+    value.parse().with_context(|| format!("malformed line {line:?}"))
+}
+
+/// Reads `$TB_DIR/env` (default `/tmp/bascule-testbed/env`) written by `scripts/testbed.sh up`.
+pub(crate) fn testbed_env() -> std::collections::HashMap<String, String> {
+    let dir = std::env::var("TB_DIR").unwrap_or_else(|_| "/tmp/bascule-testbed".into());
+    let path = Path::new(&dir).join("env");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) => panic!("cannot read {}: {error}; run scripts/testbed.sh up first", path.display()),
+    };
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}

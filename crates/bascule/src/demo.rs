@@ -45,8 +45,10 @@ pub(crate) fn run(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
     eprintln!("      desktop {} served by x11vnc on {vnc} (VNC password kept on the gateway)", desktop.display());
 
     let user_password = random_password(12);
+    let key = bascule_gateway::secrets::SecretKey::load_or_create(&data_dir)?;
+    let sealed_vnc_password = key.encrypt(&vnc_password);
     let config_text = format!(
-        r#"# Written by `bascule demo`. The VNC password below never reaches a browser.
+        r#"# Written by `bascule demo`. The VNC password is encrypted with secret.key and never reaches a browser.
 listen = "{listen}"
 data_dir = "{data}"
 
@@ -63,7 +65,7 @@ name_en = "Demo desktop"
 protocol = "vnc"
 host = "{host}"
 port = {port}
-password = "{vnc_password}"
+password = "{sealed_vnc_password}"
 "#,
         data = data_dir.display(),
         hash = bascule_gateway::hash_password(&user_password),

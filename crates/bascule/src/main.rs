@@ -38,6 +38,20 @@ enum Command {
     },
     /// Read a password on standard input and print its argon2id hash.
     HashPassword,
+    /// Manage encrypted secrets of the configuration.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Read a secret (a backend password) on standard input and print it encrypted with the
+    /// data directory's secret.key (created if missing), for the configuration file.
+    Encrypt {
+        /// The gateway's data directory (where secret.key lives).
+        #[arg(long, env = "BASCULE_DATA_DIR", default_value = "/var/lib/bascule")]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +75,13 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(serve(config))
         }
         Command::Demo { listen, data_dir } => demo::run(listen, data_dir),
+        Command::Secret(SecretCommand::Encrypt { data_dir }) => {
+            let mut secret = String::new();
+            std::io::stdin().read_line(&mut secret).context("reading the secret on standard input")?;
+            let key = bascule_gateway::secrets::SecretKey::load_or_create(&data_dir)?;
+            println!("{}", key.encrypt(secret.trim_end_matches(['\r', '\n'])));
+            Ok(())
+        }
     }
 }
 

@@ -137,7 +137,8 @@ pub struct ResourceConfig {
     pub host: String,
     /// Port.
     pub port: u16,
-    /// VNC password, if the server asks for one. Never sent to a browser.
+    /// VNC password, if the server asks for one, encrypted (`enc:v1:…`, from
+    /// `bascule secret encrypt`). Never sent to a browser.
     #[serde(default)]
     pub password: Option<String>,
     /// Keyboard mode.

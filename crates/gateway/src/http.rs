@@ -406,7 +406,8 @@ async fn websocket(
     };
     state.audit.record(&user, "connect", &resource_id, Some(peer.ip()), "success");
     let name = resource_name(&resource, lang).to_owned();
-    let live = state.sessions.attach(&user, &resource, name, &state.config.sessions, state.audit.clone());
+    let password = state.secrets.get(&resource.id).cloned();
+    let live = state.sessions.attach(&user, &resource, name, password, &state.config.sessions, state.audit.clone());
     upgrade
         // A little above the protocol limit, so that we can close with a reason ourselves.
         .max_message_size(bascule_proto::MAX_CLIENT_MESSAGE * 4)

@@ -11,6 +11,7 @@ mod auth;
 pub mod config;
 mod http;
 mod i18n;
+pub mod secrets;
 mod session;
 mod state;
 pub mod tls;
@@ -34,6 +35,14 @@ pub enum StartError {
         address: SocketAddr,
         /// The cause.
         source: std::io::Error,
+    },
+    /// A secret in the configuration cannot be used.
+    #[error("resource {resource:?}: {source}")]
+    Secret {
+        /// The resource.
+        resource: String,
+        /// The cause.
+        source: secrets::SecretError,
     },
     /// The data directory, the certificate or the audit log could not be prepared.
     #[error("cannot prepare {what}: {source}")]
@@ -72,6 +81,17 @@ impl Gateway {
         std::fs::create_dir_all(&config.data_dir).map_err(prepare(&config.data_dir.display().to_string()))?;
         let tls = tls::load_or_generate(&config).map_err(prepare("the TLS certificate"))?;
         let audit = audit::AuditLog::open(config.data_dir.join("audit.log")).map_err(prepare("the audit log"))?;
+        let key = secrets::SecretKey::load_or_create(&config.data_dir)
+            .map_err(|source| StartError::Secret { resource: "-".into(), source })?;
+        let mut backend_secrets = std::collections::HashMap::new();
+        for resource in &config.resources {
+            if let Some(sealed) = &resource.password {
+                let secret = key
+                    .decrypt(sealed)
+                    .map_err(|source| StartError::Secret { resource: resource.id.clone(), source })?;
+                backend_secrets.insert(resource.id.clone(), secret);
+            }
+        }
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|source| StartError::Bind { address: config.listen, source })?;
         listener.set_nonblocking(true).map_err(prepare("the listener"))?;
@@ -79,6 +99,7 @@ impl Gateway {
             auth: Arc::new(auth::Auth::new(config.login.clone())),
             config: Arc::new(config),
             sessions: Arc::new(session::Sessions::default()),
+            secrets: Arc::new(backend_secrets),
             audit: Arc::new(audit),
             stats: Arc::new(Stats::default()),
         };
@@ -143,5 +164,30 @@ impl RunningGateway {
     /// Waits until the server stops by itself (it only does on error).
     pub async fn wait(&mut self) -> std::io::Result<()> {
         (&mut self.task).await.map_err(std::io::Error::other)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_with_password(data_dir: &std::path::Path, password: &str) -> Config {
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[resource]]\nid = \"desk\"\nname_fr = \"B\"\nname_en = \"D\"\nhost = \"127.0.0.1\"\nport = 5900\npassword = \"{password}\"\n",
+            data_dir.display()
+        );
+        Config::from_toml(&text).expect("valid config")
+    }
+
+    #[test]
+    fn plaintext_backend_passwords_are_refused_and_encrypted_ones_accepted() {
+        let dir = std::env::temp_dir().join(format!("bascule-bind-{}", std::process::id()));
+        let error = Gateway::bind(config_with_password(&dir, "clear")).err().expect("refused");
+        let message = error.to_string();
+        assert!(message.contains("\"desk\"") && message.contains("bascule secret encrypt"), "{message}");
+        let sealed = secrets::SecretKey::load_or_create(&dir).expect("key").encrypt("clear");
+        let gateway = Gateway::bind(config_with_password(&dir, &sealed)).expect("accepted");
+        assert_eq!(gateway.state.secrets.get("desk").map(|s| s.expose().to_owned()), Some("clear".into()));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

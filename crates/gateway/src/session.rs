@@ -78,6 +78,7 @@ impl Sessions {
         user: &str,
         resource: &ResourceConfig,
         display_name: String,
+        password: Option<crate::secrets::Secret>,
         settings: &SessionSettings,
         audit: Arc<AuditLog>,
     ) -> Arc<LiveSession> {
@@ -105,7 +106,7 @@ impl Sessions {
         let resource = resource.clone();
         let settings = settings.clone();
         tokio::spawn(async move {
-            let outcome = run_vnc(&task_session, &resource, &settings, input_rx).await;
+            let outcome = run_vnc(&task_session, &resource, password, &settings, input_rx).await;
             let (code, detail) = match outcome {
                 Ok(reason) => reason,
                 Err(error) => (error.notice_code(), error.to_string()),
@@ -167,6 +168,7 @@ impl BackendError {
 async fn run_vnc(
     session: &LiveSession,
     resource: &ResourceConfig,
+    password: Option<crate::secrets::Secret>,
     settings: &SessionSettings,
     mut input: mpsc::Receiver<Input>,
 ) -> Result<(&'static str, String), BackendError> {
@@ -179,7 +181,7 @@ async fn run_vnc(
     stream.set_nodelay(true)?;
     let (mut reader, mut writer) = stream.into_split();
     let mut client = bascule_rfb::Client::new(bascule_rfb::Config {
-        password: resource.password.clone(),
+        password: password.map(|p| p.expose().to_owned()),
         use_qemu_key_events: resource.keyboard == KeyboardMode::Scancode,
         ..bascule_rfb::Config::default()
     });

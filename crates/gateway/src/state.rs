@@ -21,4 +21,6 @@ pub(crate) struct AppState {
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) stats: Arc<Stats>,
+    /// Decrypted backend passwords, by resource id.
+    pub(crate) secrets: Arc<std::collections::HashMap<String, crate::secrets::Secret>>,
 }

@@ -86,7 +86,8 @@ pub(crate) async fn start_gateway(users: &[User], resources: &[Resource], extra:
             port = resource.addr.port(),
         ));
         if let Some(password) = &resource.password {
-            toml.push_str(&format!("password = {}\n", toml_string(password)));
+            let key = bascule_gateway::secrets::SecretKey::load_or_create(data_dir.path())?;
+            toml.push_str(&format!("password = {}\n", toml_string(&key.encrypt(password))));
         }
         toml.push('\n');
     }

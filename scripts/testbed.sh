@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# testbed.sh: real VNC peers on loopback for Bascule's tests and demo (Debian 12, as root, no systemd).
+# testbed.sh: real VNC and RDP peers on loopback for Bascule's tests and demo (Debian 12, as root, no systemd).
 # Run `scripts/testbed.sh --help` for usage.
 set -Eeuo pipefail
 
@@ -11,15 +11,26 @@ TB_TIGER_PORT=${TB_TIGER_PORT:-5906}
 TB_VNC_PASS=${TB_VNC_PASS:-vncpass}
 TB_SKIP_INSTALL=${TB_SKIP_INSTALL:-0}
 TB_TIMEOUT=${TB_TIMEOUT:-20}   # seconds to wait for each peer
+TB_WITH_SHADOW=${TB_WITH_SHADOW:-1}
+TB_WITH_XRDP=${TB_WITH_XRDP:-1}
+TB_SHADOW_TLS_PORT=${TB_SHADOW_TLS_PORT:-3390}
+TB_SHADOW_NLA_PORT=${TB_SHADOW_NLA_PORT:-3392}
+TB_XRDP_PORT=${TB_XRDP_PORT:-3389}
+TB_USER=${TB_USER:-testuser}
+TB_PASS=${TB_PASS:-testpass}
+# xrdp reads the sesman port from /etc/xrdp/sesman.ini whatever --config says, so it stays 3350.
+SESMAN_PORT=3350
 
 # x11-apps (xwd) and x11-xserver-utils (xsetroot) are used by crates/desktop.
 PACKAGES=(xvfb xauth x11-utils x11-apps x11-xserver-utils xdotool openbox xterm xfonts-base
   fonts-dejavu-core imagemagick x11vnc tigervnc-standalone-server tigervnc-tools chromium
-  procps iproute2 netcat-openbsd)
+  procps iproute2 netcat-openbsd
+  freerdp2-shadow-x11 freerdp2-x11 winpr-utils xrdp xorgxrdp ssl-cert)
 
 LOGS=$TB_DIR/logs
 PIDS=$TB_DIR/pids
 ENVF=$TB_DIR/env
+XRDP_USER_FILE=$TB_DIR/xrdp-user   # the user whose xrdp sessions `down` ends
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 now_ds() { local t=${EPOCHREALTIME/./}; echo $(( t / 100000 )); }   # tenths of a second
@@ -30,17 +41,34 @@ usage() {
   cat <<EOF
 Usage: scripts/testbed.sh install|up|down|status|--help
 
-  install  apt-get install the packages below that are missing (policy-rc.d keeps services from starting)
+  install  apt-get install the packages below that are missing (policy-rc.d keeps services such as xrdp
+           from starting on 0.0.0.0 during the install)
   up       install (unless TB_SKIP_INSTALL=1), then start on loopback:
              Xvfb :$TB_DISPLAY 1280x800x24 + openbox + xterm "office", shared by x11vnc on 127.0.0.1:$TB_X11VNC_PORT
              Xtigervnc :$TB_TIGER_DISPLAY 1280x800 on 127.0.0.1:$TB_TIGER_PORT + openbox + xterm "office"
-           both with VncAuth password \$TB_VNC_PASS; exits 0 once both answer "RFB 003.008"
-  down     stop exactly the processes listed in \$TB_DIR/pids (TERM, then KILL after 3 s)
-  status   probe every peer, print ok/FAIL, exit non-zero if any FAIL
+               both with VncAuth password \$TB_VNC_PASS
+             freerdp-shadow-cli sharing :$TB_DISPLAY on 127.0.0.1:$TB_SHADOW_TLS_PORT, TLS, no authentication
+             freerdp-shadow-cli sharing :$TB_DISPLAY on 127.0.0.1:$TB_SHADOW_NLA_PORT, NLA only, SAM file with \$TB_USER/\$TB_PASS
+             xrdp + xrdp-sesman on 127.0.0.1:$TB_XRDP_PORT (sesman on [::1]:$SESMAN_PORT), TLS, no NLA; logging in as the
+               local unix user \$TB_USER (created if missing; its password is set to \$TB_PASS) starts a per-user
+               Xorg session (:10 and up) running ~/startwm.sh = openbox + xterm "xrdp-session" (the session
+               ends when that xterm exits). Credentials sent with INFO_AUTOLOGON skip xrdp's login screen and
+               land in that Xorg session (xrdp.ini copy: autorun=Xorg). Sessions survive disconnects.
+           exits 0 once the VNC ports answer "RFB 003.008" and the RDP ports answer an X.224 Connection
+           Request with a reply starting 03 00
+  down     stop exactly the processes listed in \$TB_DIR/pids and their process groups (TERM, then KILL after
+           3 s), then every process of the xrdp test user (the user named in \$TB_DIR/xrdp-user; never root)
+  status   probe every peer that up started, print ok/FAIL, exit non-zero if any FAIL
 
-Files: \$TB_DIR/pids ("name pid"), \$TB_DIR/env (TB_X11VNC_ADDR=..., TB_TIGER_PASS=...), \$TB_DIR/logs/*.log
+Files: \$TB_DIR/pids ("name pid"), \$TB_DIR/env (TB_X11VNC_ADDR=..., TB_TIGER_PASS=..., TB_SHADOW_TLS_ADDR=...,
+  TB_SHADOW_NLA_ADDR=..., TB_XRDP_ADDR=..., TB_RDP_USER=..., TB_RDP_PASS=...; the lines of a disabled peer are
+  left out), \$TB_DIR/logs/*.log, \$TB_DIR/xrdp/{xrdp,sesman}.ini (copies; /etc/xrdp is never edited),
+  \$TB_DIR/shadow-{tls,nla}-home (HOME of each freerdp-shadow-cli: its certificate), \$TB_DIR/shadow.sam
 Environment (defaults): TB_DIR ($TB_DIR) TB_DISPLAY (5) TB_X11VNC_PORT (5905) TB_TIGER_DISPLAY (6)
   TB_TIGER_PORT (5906) TB_VNC_PASS (vncpass) TB_SKIP_INSTALL (0) TB_TIMEOUT (20 s per peer)
+  TB_WITH_SHADOW (1; 0 = no freerdp-shadow-cli) TB_SHADOW_TLS_PORT (3390) TB_SHADOW_NLA_PORT (3392)
+  TB_WITH_XRDP (1; 0 = no xrdp) TB_XRDP_PORT (3389) TB_USER (testuser; not root) TB_PASS (testpass)
+  Displays: keep TB_DISPLAY and TB_TIGER_DISPLAY below 10 (xrdp sessions take :10 and up).
 Packages: ${PACKAGES[*]}
 EOF
 }
@@ -70,6 +98,15 @@ do_install() (
 rfb_ok() {
   timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; head -c 12 <&3" 2>/dev/null \
     | cmp -s - <(printf 'RFB 003.008\n')
+}
+# x224_ok PORT: an X.224 Connection Request carrying an RDP Negotiation Request (TLS | CredSSP) gets a
+# reply that starts with the TPKT header 03 00
+x224_ok() {
+  local got
+  got=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1
+    printf '\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x03\x00\x00\x00' >&3
+    head -c 2 <&3" 2>/dev/null | od -An -tx1 | tr -d ' \n') || return 1
+  [ "$got" = 0300 ]
 }
 alive() { kill -0 "$1" 2>/dev/null; }
 port_holder() { ss -Hltnp "sport = :$1" 2>/dev/null | head -1; }
@@ -149,6 +186,77 @@ wait_until_soft() {
   done
 }
 
+# ------------------------------------------------------------------ RDP peers
+# start_shadows DISPLAY: freerdp-shadow-cli twice (TLS without authentication; NLA with a SAM file). Each
+# gets its own HOME, where it writes its self-signed certificate (~/.config/freerdp/shadow/) on first start.
+start_shadows() {
+  local d=$1 h
+  for h in tls nla; do mkdir -p "$TB_DIR/shadow-$h-home"; done
+  winpr-hash -u "$TB_USER" -p "$TB_PASS" -f sam > "$TB_DIR/shadow.sam" 2> "$LOGS/winpr-hash.log" \
+    || fail "winpr-hash failed" winpr-hash
+  chmod 600 "$TB_DIR/shadow.sam"
+  h=$TB_DIR/shadow-tls-home
+  DISPLAY=$d HOME=$h XDG_CONFIG_HOME=$h/.config start shadow-tls freerdp-shadow-cli \
+    /bind-address:127.0.0.1 "/port:$TB_SHADOW_TLS_PORT" -auth /sec:tls
+  h=$TB_DIR/shadow-nla-home
+  DISPLAY=$d HOME=$h XDG_CONFIG_HOME=$h/.config start shadow-nla freerdp-shadow-cli \
+    /bind-address:127.0.0.1 "/port:$TB_SHADOW_NLA_PORT" +auth /sec:nla "/sam-file:$TB_DIR/shadow.sam"
+  wait_until "freerdp-shadow (TLS, no auth) X.224 on 127.0.0.1:$TB_SHADOW_TLS_PORT" shadow-tls x224_ok "$TB_SHADOW_TLS_PORT"
+  wait_until "freerdp-shadow (NLA, $TB_USER) X.224 on 127.0.0.1:$TB_SHADOW_NLA_PORT" shadow-nla x224_ok "$TB_SHADOW_NLA_PORT"
+}
+
+# setup_test_user: the unix user xrdp logs in, with ~/startwm.sh = openbox + an xterm that ends the session
+setup_test_user() {
+  if ! id "$TB_USER" >/dev/null 2>&1; then
+    useradd -m -s /bin/bash "$TB_USER" || fail "useradd $TB_USER failed"
+    say "created unix user $TB_USER"
+  fi
+  printf '%s:%s\n' "$TB_USER" "$TB_PASS" | chpasswd || fail "chpasswd for $TB_USER failed"
+  local home
+  home=$(getent passwd "$TB_USER" | cut -d: -f6)
+  [ -d "$home" ] || fail "home directory of $TB_USER ($home) does not exist"
+  cat > "$home/startwm.sh" <<'EOS'
+#!/bin/sh
+# Written by Bascule's scripts/testbed.sh; xrdp-sesman runs it (UserWindowManager=startwm.sh).
+openbox &
+# -name/allowTitleOps: the window keeps class and title "xrdp-session" (bash -l would retitle it).
+exec xterm -name xrdp-session -title xrdp-session -xrm '*allowTitleOps: false' -fa Monospace -fs 11 \
+  -geometry 90x25+40+40 -e bash -l
+EOS
+  chmod 755 "$home/startwm.sh"
+  chown "$TB_USER:" "$home/startwm.sh"
+}
+
+# start_xrdp: xrdp + xrdp-sesman in the foreground, with copies of their configuration under $TB_DIR/xrdp
+start_xrdp() {
+  local x=$TB_DIR/xrdp
+  setup_test_user
+  echo "$TB_USER" > "$XRDP_USER_FILE"
+  mkdir -p "$x"
+  # xrdp.ini: loopback port, absolute log file (not xrdp.log: that one gets stdout), and autorun=Xorg, so that a client that sends its
+  # credentials with INFO_AUTOLOGON lands in the Xorg session whatever domain it sends.
+  sed -e "s|^port=3389\$|port=tcp://127.0.0.1:$TB_XRDP_PORT|" \
+      -e "s|^LogFile=.*|LogFile=$LOGS/xrdp-logfile.log|" -e 's|^EnableSyslog=.*|EnableSyslog=false|' \
+      -e 's|^autorun=.*|autorun=Xorg|' /etc/xrdp/xrdp.ini > "$x/xrdp.ini"
+  grep -qx "port=tcp://127.0.0.1:$TB_XRDP_PORT" "$x/xrdp.ini" || fail "could not set port= in $x/xrdp.ini"
+  grep -qx 'autorun=Xorg' "$x/xrdp.ini" || fail "could not set autorun=Xorg in $x/xrdp.ini"
+  # The first session section is also the default when autorun= is empty: check that it is [Xorg].
+  [ "$(grep -o '^\[[^]]*\]' "$x/xrdp.ini" | grep -vixE '\[(globals|logging|loggingperlogger|channels)\]' | head -1)" = '[Xorg]' ] \
+    || fail "[Xorg] is not the first session in $x/xrdp.ini"
+  sed -e "s|^LogFile=.*|LogFile=$LOGS/xrdp-sesman-logfile.log|" -e 's|^EnableSyslog=.*|EnableSyslog=false|' \
+      -e 's|^EnableUserWindowManager=.*|EnableUserWindowManager=true|' \
+      -e 's|^UserWindowManager=.*|UserWindowManager=startwm.sh|' \
+      -e 's|^ListenPort=.*|ListenPort=3350|' /etc/xrdp/sesman.ini > "$x/sesman.ini"
+  grep -qx 'EnableUserWindowManager=true' "$x/sesman.ini" && grep -qx 'UserWindowManager=startwm.sh' "$x/sesman.ini" \
+    || fail "could not set UserWindowManager in $x/sesman.ini"
+  sh /usr/share/xrdp/socksetup > "$LOGS/xrdp-socksetup.log" 2>&1 || fail "socksetup failed" xrdp-socksetup
+  start xrdp-sesman xrdp-sesman --nodaemon --config "$x/sesman.ini"
+  wait_until "xrdp-sesman on port $SESMAN_PORT" xrdp-sesman listening "$SESMAN_PORT"
+  start xrdp xrdp --nodaemon --config "$x/xrdp.ini"
+  wait_until "xrdp X.224 on 127.0.0.1:$TB_XRDP_PORT" xrdp x224_ok "$TB_XRDP_PORT"
+}
+listening() { [ -n "$(port_holder "$1")" ]; }
+
 # ------------------------------------------------------------------ up
 do_up() {
   [ "$TB_SKIP_INSTALL" = 1 ] || do_install
@@ -164,13 +272,20 @@ do_up() {
     why=$(display_holder "$p")
     [ -z "$why" ] || { say "FAIL: display :$p is taken: $why (override with TB_DISPLAY / TB_TIGER_DISPLAY)"; exit 1; }
   done
-  for p in "$TB_X11VNC_PORT" "$TB_TIGER_PORT"; do
+  local ports=("$TB_X11VNC_PORT" "$TB_TIGER_PORT")
+  [ "$TB_WITH_SHADOW" = 1 ] && ports+=("$TB_SHADOW_TLS_PORT" "$TB_SHADOW_NLA_PORT")
+  if [ "$TB_WITH_XRDP" = 1 ]; then
+    ports+=("$TB_XRDP_PORT" "$SESMAN_PORT")
+    [ "$TB_USER" != root ] || { say "FAIL: TB_USER=root is not allowed (up sets its password, down kills its processes)"; exit 1; }
+  fi
+  for p in "${ports[@]}"; do
     why=$(port_holder "$p")
-    [ -z "$why" ] || { say "FAIL: port $p is taken: $why (override with TB_X11VNC_PORT / TB_TIGER_PORT)"; exit 1; }
+    [ -z "$why" ] || { say "FAIL: port $p is taken: $why (override with TB_*_PORT; sesman's $SESMAN_PORT is fixed)"; exit 1; }
   done
-  say "displays $d $td and ports $TB_X11VNC_PORT $TB_TIGER_PORT are free"
+  say "displays $d $td and ports ${ports[*]} are free"
   mkdir -p "$LOGS"
   : > "$PIDS"
+  rm -f "$ENVF"
   trap 'fail "unexpected error at line $LINENO"' ERR
 
   # 1. Xvfb + openbox + xterm, shared by x11vnc
@@ -195,6 +310,10 @@ do_up() {
   desktop_clients "$td" "-tiger"
   wait_until "Xtigervnc on 127.0.0.1:$TB_TIGER_PORT" tigervnc rfb_ok "$TB_TIGER_PORT"
 
+  # 3. freerdp-shadow-cli sharing the x11vnc desktop; 4. xrdp with per-user Xorg sessions
+  if [ "$TB_WITH_SHADOW" = 1 ]; then start_shadows "$d"; fi
+  if [ "$TB_WITH_XRDP" = 1 ]; then start_xrdp; fi
+
   cat > "$ENVF" <<EOF
 TB_X11VNC_ADDR=127.0.0.1:$TB_X11VNC_PORT
 TB_X11VNC_PASS=$TB_VNC_PASS
@@ -203,18 +322,34 @@ TB_TIGER_ADDR=127.0.0.1:$TB_TIGER_PORT
 TB_TIGER_PASS=$TB_VNC_PASS
 TB_TIGER_DISPLAY=$td
 EOF
+  if [ "$TB_WITH_SHADOW" = 1 ]; then
+    printf 'TB_SHADOW_TLS_ADDR=127.0.0.1:%s\nTB_SHADOW_NLA_ADDR=127.0.0.1:%s\n' \
+      "$TB_SHADOW_TLS_PORT" "$TB_SHADOW_NLA_PORT" >> "$ENVF"
+  fi
+  if [ "$TB_WITH_XRDP" = 1 ]; then echo "TB_XRDP_ADDR=127.0.0.1:$TB_XRDP_PORT" >> "$ENVF"; fi
+  if [ "$TB_WITH_SHADOW" = 1 ] || [ "$TB_WITH_XRDP" = 1 ]; then
+    printf 'TB_RDP_USER=%s\nTB_RDP_PASS=%s\n' "$TB_USER" "$TB_PASS" >> "$ENVF"
+  fi
   trap - ERR
   say "up: $(wc -l < "$PIDS") processes in $PIDS, endpoints in $ENVF"
 }
 
 # ------------------------------------------------------------------ down
 do_down() {
-  if [ ! -f "$PIDS" ]; then say "down: nothing to stop ($PIDS not found)"; return 0; fi
+  if [ ! -f "$PIDS" ] && [ ! -f "$XRDP_USER_FILE" ]; then say "down: nothing to stop ($PIDS not found)"; return 0; fi
   local name pid left=() i
-  while read -r name pid; do
-    [ -n "${pid:-}" ] || continue
-    if alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; left+=("$pid"); fi
-  done < <(tac "$PIDS")
+  if [ -f "$PIDS" ]; then
+    while read -r name pid; do
+      [ -n "${pid:-}" ] || continue
+      if alive "$pid"; then
+        # Each was started with setsid, so its process group holds its children too (xrdp forks one
+        # process per connection; xterm runs bash).
+        if [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" = "$pid" ]; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
+        kill -TERM "$pid" 2>/dev/null || true
+        left+=("$pid")
+      fi
+    done < <(tac "$PIDS")
+  fi
   for i in $(seq 30); do
     local still=()
     for pid in "${left[@]}"; do alive "$pid" && still+=("$pid"); done
@@ -222,9 +357,31 @@ do_down() {
     [ ${#left[@]} -eq 0 ] && break
     sleep 0.1
   done
-  for pid in "${left[@]}"; do say "pid $pid ignored TERM; sending KILL"; kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${left[@]}"; do say "pid $pid ignored TERM; sending KILL"; kill -KILL -- "-$pid" "$pid" 2>/dev/null || true; done
   rm -f "$PIDS"
+  stop_xrdp_sessions
   say "down: stopped"
+}
+
+# stop_xrdp_sessions: xrdp sessions (Xorg, chansrv, startwm.sh, openbox, xterm) run as the test user, in
+# their own sessions, so they are not in any recorded process group: end every process of that user.
+stop_xrdp_sessions() {
+  [ -f "$XRDP_USER_FILE" ] || return 0
+  local user pids i
+  user=$(cat "$XRDP_USER_FILE")
+  if [ -z "$user" ] || [ "$user" = root ] || ! id -u "$user" >/dev/null 2>&1 || [ "$(id -u "$user")" = 0 ]; then
+    say "down: not killing the processes of '$user' (empty, root or unknown)"
+    rm -f "$XRDP_USER_FILE"; return 0
+  fi
+  pids=$(pgrep -u "$user" || true)
+  if [ -n "$pids" ]; then
+    say "down: ending the xrdp sessions of $user (pids $(echo $pids))"
+    kill -TERM $pids 2>/dev/null || true
+    for i in $(seq 30); do pgrep -u "$user" >/dev/null || break; sleep 0.1; done
+    pids=$(pgrep -u "$user" || true)
+    if [ -n "$pids" ]; then say "down: KILL to $user's pids $(echo $pids)"; kill -KILL $pids 2>/dev/null || true; fi
+  fi
+  rm -f "$XRDP_USER_FILE"
 }
 
 # ------------------------------------------------------------------ status
@@ -237,6 +394,17 @@ do_status() {
   chk "Xtigervnc $td"                         xdpyinfo -display "$td"
   chk "office xterm on $td"                   window_up "$td"
   chk "Xtigervnc 127.0.0.1:$TB_TIGER_PORT"    rfb_ok "$TB_TIGER_PORT"
+  # RDP peers: those that up wrote to the env file
+  local addr
+  addr=$(sed -n 's/^TB_SHADOW_TLS_ADDR=//p' "$ENVF" 2>/dev/null)
+  [ -z "$addr" ] || chk "freerdp-shadow TLS $addr" x224_ok "${addr##*:}"
+  addr=$(sed -n 's/^TB_SHADOW_NLA_ADDR=//p' "$ENVF" 2>/dev/null)
+  [ -z "$addr" ] || chk "freerdp-shadow NLA $addr" x224_ok "${addr##*:}"
+  addr=$(sed -n 's/^TB_XRDP_ADDR=//p' "$ENVF" 2>/dev/null)
+  if [ -n "$addr" ]; then
+    chk "xrdp-sesman port $SESMAN_PORT"       listening "$SESMAN_PORT"
+    chk "xrdp $addr"                          x224_ok "${addr##*:}"
+  fi
   return $rc
 }
 

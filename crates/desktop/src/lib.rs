@@ -6,6 +6,9 @@
 //! `bash` with the prompt `$ `. Every child logs to a file in [`DesktopOptions::log_dir`] and
 //! gets SIGTERM if this process dies; dropping the [`Desktop`] stops them all.
 //!
+//! With [`DesktopOptions::rdp`], `freerdp-shadow-cli` also shares the display over RDP on another
+//! loopback port ([`Desktop::rdp_addr`]).
+//!
 //! Several desktops can run at once, in one process or several.
 
 mod process;
@@ -34,6 +37,26 @@ pub enum VncServer {
     TigerVnc,
 }
 
+/// How `freerdp-shadow-cli` (FreeRDP 2) shares the desktop over RDP. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RdpShadow {
+    /// TLS security only and no authentication (`-auth /sec:tls`): any credentials, or none, are
+    /// accepted.
+    Tls,
+    /// NLA (CredSSP with NTLM) only (`+auth /sec:nla`), checked against a SAM file made by
+    /// `winpr-hash` that holds this one user.
+    Nla { user: String, password: String },
+}
+
+impl std::fmt::Debug for RdpShadow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RdpShadow::Tls => f.write_str("Tls"),
+            RdpShadow::Nla { user, .. } => f.debug_struct("Nla").field("user", user).field("password", &"<hidden>").finish(),
+        }
+    }
+}
+
 /// What [`Desktop::start`] starts.
 #[derive(Debug, Clone)]
 pub struct DesktopOptions {
@@ -44,10 +67,13 @@ pub struct DesktopOptions {
     pub password: Option<String>,
     /// Where each child's stdout/stderr goes, as `desktop-<display>-<program>.log`.
     pub log_dir: PathBuf,
+    /// Also share the display over RDP with `freerdp-shadow-cli` on a free 127.0.0.1 port
+    /// ([`Desktop::rdp_addr`]); `None` (the default) = no RDP.
+    pub rdp: Option<RdpShadow>,
 }
 
 impl Default for DesktopOptions {
-    /// 1280x800, x11vnc, no password, logs in `$TMPDIR/bascule-desktop-logs`.
+    /// 1280x800, x11vnc, no password, logs in `$TMPDIR/bascule-desktop-logs`, no RDP.
     fn default() -> Self {
         DesktopOptions {
             width: 1280,
@@ -55,6 +81,7 @@ impl Default for DesktopOptions {
             server: VncServer::X11vnc,
             password: None,
             log_dir: std::env::temp_dir().join("bascule-desktop-logs"),
+            rdp: None,
         }
     }
 }
@@ -67,7 +94,7 @@ pub enum Error {
     MissingPrograms { list: Vec<(&'static str, &'static str)> },
     #[error("no free X display in :{FIRST_DISPLAY}..:{LAST_DISPLAY}")]
     NoFreeDisplay,
-    #[error("no free TCP port on 127.0.0.1 for the VNC server")]
+    #[error("no free TCP port on 127.0.0.1 for the VNC or RDP server")]
     NoFreePort,
     #[error("failed to start {what}: {detail}")]
     Start { what: &'static str, detail: String },
@@ -105,6 +132,15 @@ pub fn missing_programs(server: VncServer) -> Vec<(&'static str, &'static str)> 
     specific.iter().chain(common).copied().filter(|(program, _)| !process::in_path(program)).collect()
 }
 
+/// The programs [`DesktopOptions::rdp`] needs that are not in `$PATH`, with the Debian package of
+/// each.
+pub fn missing_rdp_programs() -> Vec<(&'static str, &'static str)> {
+    [("freerdp-shadow-cli", "freerdp2-shadow-x11"), ("winpr-hash", "winpr-utils")]
+        .into_iter()
+        .filter(|(program, _)| !process::in_path(program))
+        .collect()
+}
+
 const FIRST_DISPLAY: u32 = 20;
 const LAST_DISPLAY: u32 = 99;
 /// How long each stage may take (generous: parallel tests on a 2-core machine).
@@ -112,6 +148,9 @@ const STAGE_TIMEOUT: Duration = Duration::from_secs(20);
 const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(30);
 const RFB_BANNER: &[u8; 12] = b"RFB 003.008\n";
+/// X.224 Connection Request (in a TPKT) with an RDP Negotiation Request for TLS | CredSSP.
+const X224_CONNECTION_REQUEST: [u8; 19] =
+    [0x03, 0x00, 0x00, 0x13, 0x0e, 0xe0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x08, 0x00, 0x03, 0x00, 0x00, 0x00];
 const XTERM_CLASS: &str = "bascule-term";
 /// How many times a new port is tried when the picked one turns out to be taken.
 const PORT_ATTEMPTS: u32 = 5;
@@ -132,6 +171,7 @@ pub struct Desktop {
     number: u32,
     display: String,
     vnc_addr: SocketAddr,
+    rdp_addr: Option<SocketAddr>,
     xterm_window: String,
     procs: Vec<Proc>,
     temp_dir: PathBuf,
@@ -144,6 +184,7 @@ impl std::fmt::Debug for Desktop {
             .field("server", &self.server)
             .field("display", &self.display)
             .field("vnc_addr", &self.vnc_addr)
+            .field("rdp_addr", &self.rdp_addr)
             .field("xterm_window", &self.xterm_window)
             .field("pids", &self.pids())
             .finish()
@@ -160,9 +201,13 @@ enum WaitFail {
 }
 
 impl Desktop {
-    /// Starts X server, window manager, xterm and VNC server, and waits until each is ready.
+    /// Starts X server, window manager, xterm, VNC server and, if asked, the RDP server, and waits
+    /// until each is ready.
     pub fn start(options: DesktopOptions) -> Result<Desktop, Error> {
-        let list = missing_programs(options.server);
+        let mut list = missing_programs(options.server);
+        if options.rdp.is_some() {
+            list.extend(missing_rdp_programs());
+        }
         if !list.is_empty() {
             return Err(Error::MissingPrograms { list });
         }
@@ -184,6 +229,7 @@ impl Desktop {
             number: 0,
             display: String::new(),
             vnc_addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)),
+            rdp_addr: None,
             xterm_window: String::new(),
             procs: Vec::new(),
             temp_dir,
@@ -202,12 +248,20 @@ impl Desktop {
         if options.server == VncServer::X11vnc {
             desktop.start_x11vnc(password_file.as_deref())?;
         }
+        if let Some(shadow) = &options.rdp {
+            desktop.start_rdp_shadow(shadow)?;
+        }
         Ok(desktop)
     }
 
     /// The VNC server's address, `127.0.0.1:port`.
     pub fn vnc_addr(&self) -> SocketAddr {
         self.vnc_addr
+    }
+
+    /// The RDP server's address, `127.0.0.1:port`, when [`DesktopOptions::rdp`] asked for one.
+    pub fn rdp_addr(&self) -> Option<SocketAddr> {
+        self.rdp_addr
     }
 
     /// The X display, `":N"`.
@@ -220,7 +274,8 @@ impl Desktop {
         &self.xterm_window
     }
 
-    /// `(name, pid)` of each child process: the X server, `openbox`, `xterm`, and `x11vnc`.
+    /// `(name, pid)` of each child process: the X server, `openbox`, `xterm`, `x11vnc` (with
+    /// Xvfb), and `freerdp-shadow-cli` (with [`DesktopOptions::rdp`]).
     pub fn pids(&self) -> Vec<(&'static str, u32)> {
         self.procs.iter().map(|p| (p.name, p.child.id())).collect()
     }
@@ -476,6 +531,12 @@ impl Desktop {
 
     /// Waits until child `index` itself listens on 127.0.0.1:`port` and sends the RFB banner.
     fn wait_rfb(&mut self, index: usize, port: u16) -> Result<(), WaitFail> {
+        self.vnc_addr = self.wait_port(index, port, |addr| read_banner(addr).is_ok_and(|b| &b == RFB_BANNER))?;
+        Ok(())
+    }
+
+    /// Waits until child `index` itself listens on 127.0.0.1:`port` and `answers` says yes.
+    fn wait_port(&mut self, index: usize, port: u16, answers: fn(SocketAddr) -> bool) -> Result<SocketAddr, WaitFail> {
         let pid = self.procs[index].child.id();
         let mut foreign_since: Option<Instant> = None;
         let mut taken = false;
@@ -492,16 +553,64 @@ impl Desktop {
                 }
                 return false;
             }
-            read_banner(addr).is_ok_and(|b| &b == RFB_BANNER)
+            answers(addr)
         });
         match result {
             Ok(()) if taken => Err(WaitFail::PortTaken),
-            Ok(()) => {
-                self.vnc_addr = addr;
-                Ok(())
-            }
+            Ok(()) => Ok(addr),
+            // Some servers (freerdp-shadow-cli) exit at once when the port is taken.
+            Err(WaitFail::Exited) if !process::tcp_listeners(port).is_empty() => Err(WaitFail::PortTaken),
             Err(e) => Err(e),
         }
+    }
+
+    /// Starts `freerdp-shadow-cli` sharing the display on a free port, with its own HOME (where it
+    /// writes its self-signed certificate on first start) in the temp dir.
+    fn start_rdp_shadow(&mut self, shadow: &RdpShadow) -> Result<(), Error> {
+        let home = self.temp_dir.join("shadow-home");
+        fs::create_dir_all(&home)?;
+        let sam_file = match shadow {
+            RdpShadow::Tls => None,
+            RdpShadow::Nla { user, password } => Some(self.write_sam_file(user, password)?),
+        };
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port()?;
+            let mut cmd = Command::new("freerdp-shadow-cli");
+            cmd.env("HOME", &home).env("XDG_CONFIG_HOME", home.join(".config"));
+            cmd.args(["/bind-address:127.0.0.1".to_string(), format!("/port:{port}")]);
+            match &sam_file {
+                None => cmd.args(["-auth", "/sec:tls"]),
+                Some(f) => cmd.args(["+auth", "/sec:nla"]).arg(format!("/sam-file:{}", f.display())),
+            };
+            let index = self.spawn("freerdp-shadow-cli", cmd, self.log_path(self.number, "freerdp-shadow"))?;
+            match self.wait_port(index, port, |addr| x224_reply(addr).is_ok_and(|r| r[..2] == [0x03, 0x00])) {
+                Ok(addr) => {
+                    self.rdp_addr = Some(addr);
+                    return Ok(());
+                }
+                Err(WaitFail::PortTaken) => self.discard_last(),
+                Err(WaitFail::Exited) => {
+                    return Err(self.start_error(index, "freerdp-shadow-cli", "freerdp-shadow-cli exited"));
+                }
+                Err(WaitFail::Timeout) => return Err(Error::Timeout { what: "the freerdp-shadow-cli X.224 answer" }),
+            }
+        }
+        Err(Error::NoFreePort)
+    }
+
+    /// Writes the NTLM SAM file (`user:::<NT hash>:::`) that `winpr-hash` makes.
+    fn write_sam_file(&self, user: &str, password: &str) -> Result<PathBuf, Error> {
+        if user.is_empty() || user.contains([':', '\n']) || password.contains('\n') {
+            return Err(Error::Start { what: "RDP shadow", detail: "the NLA user must be non-empty, without ':' or newlines".into() });
+        }
+        let out = run_tool("winpr-hash", ["-u", user, "-p", password, "-f", "sam"], "", TOOL_TIMEOUT)?;
+        if !out.status.success() || !out.stdout.starts_with(format!("{user}:").as_bytes()) {
+            return Err(Error::Start { what: "winpr-hash", detail: format!("{}: {}", out.status, out.stderr_text()) });
+        }
+        let path = self.temp_dir.join("shadow.sam");
+        let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+        file.write_all(&out.stdout)?;
+        Ok(path)
     }
 
     fn shutdown(&mut self) {
@@ -581,6 +690,16 @@ fn read_banner(addr: SocketAddr) -> io::Result<[u8; 12]> {
     let mut banner = [0u8; 12];
     stream.read_exact(&mut banner)?;
     Ok(banner)
+}
+
+/// The first 2 bytes of the answer to an X.224 Connection Request (`03 00` from an RDP server).
+fn x224_reply(addr: SocketAddr) -> io::Result<[u8; 2]> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.write_all(&X224_CONNECTION_REQUEST)?;
+    let mut reply = [0u8; 2];
+    stream.read_exact(&mut reply)?;
+    Ok(reply)
 }
 
 /// The obfuscated password file TigerVNC reads, made by `vncpasswd -f`.

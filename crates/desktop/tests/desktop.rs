@@ -1,4 +1,4 @@
-//! These tests run real X and VNC servers. When a program is missing they fail with the
+//! These tests run real X, VNC and RDP servers. When a program is missing they fail with the
 //! `MissingPrograms` message (install with `scripts/testbed.sh install`); they never skip.
 
 use std::io::{Read, Write};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bascule_desktop::{Desktop, DesktopOptions, Error, VncServer, missing_programs};
+use bascule_desktop::{Desktop, DesktopOptions, Error, RdpShadow, VncServer, missing_programs, missing_rdp_programs};
 
 fn options(server: VncServer, password: Option<&str>) -> DesktopOptions {
     DesktopOptions {
@@ -16,6 +16,7 @@ fn options(server: VncServer, password: Option<&str>) -> DesktopOptions {
         server,
         password: password.map(str::to_string),
         log_dir: PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("desktop-logs"),
+        rdp: None,
     }
 }
 
@@ -84,6 +85,8 @@ fn programs_are_installed() {
         let list = missing_programs(server);
         assert!(list.is_empty(), "{}", Error::MissingPrograms { list });
     }
+    let list = missing_rdp_programs();
+    assert!(list.is_empty(), "{}", Error::MissingPrograms { list });
 }
 
 #[test]
@@ -181,4 +184,57 @@ fn dropping_a_desktop_kills_its_processes() {
     assert!(alive.is_empty(), "still alive after drop: {alive:?}");
     assert!(!Path::new(&format!("/tmp/.X{display}-lock")).exists());
     assert!(TcpStream::connect(addr).is_err(), "VNC port closed");
+}
+
+/// Sends an X.224 Connection Request asking for TLS | CredSSP and returns the 19-byte answer.
+fn x224_answer(addr: std::net::SocketAddr) -> Vec<u8> {
+    const REQUEST: [u8; 19] =
+        [0x03, 0x00, 0x00, 0x13, 0x0e, 0xe0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x08, 0x00, 0x03, 0x00, 0x00, 0x00];
+    let mut s = TcpStream::connect(addr).expect("connect to the RDP port");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.write_all(&REQUEST).expect("send X.224 Connection Request");
+    let mut answer = vec![0u8; 19];
+    s.read_exact(&mut answer).expect("read X.224 Connection Confirm");
+    answer
+}
+
+/// Starts a desktop shared by freerdp-shadow-cli and checks the X.224 answer: a TPKT (`03 00`)
+/// with a Connection Confirm (`0e d0`) whose RDP Negotiation Response (type 2) selects `protocol`
+/// (1 = TLS, 2 = CredSSP); then checks that stopping the desktop ends the RDP server.
+fn shadow_answers(shadow: RdpShadow, protocol: u8) {
+    let options = DesktopOptions { rdp: Some(shadow.clone()), ..options(VncServer::X11vnc, Some("pw")) };
+    let t0 = Instant::now();
+    let d = Desktop::start(options).unwrap_or_else(|e| panic!("Desktop::start with {shadow:?} failed: {e}"));
+    let addr = d.rdp_addr().expect("rdp_addr is set");
+    eprintln!("{shadow:?} shadow of {} on {addr} started in {:?}", d.display(), t0.elapsed());
+    assert!(addr.ip().is_loopback());
+    assert_ne!(addr, d.vnc_addr());
+    let answer = x224_answer(addr);
+    assert_eq!(&answer[..2], &[0x03, 0x00], "TPKT header: {answer:02x?}");
+    assert_eq!(answer[5], 0xd0, "Connection Confirm: {answer:02x?}");
+    assert_eq!(answer[11], 0x02, "RDP Negotiation Response: {answer:02x?}");
+    assert_eq!(&answer[15..19], &[protocol, 0, 0, 0], "selected protocol: {answer:02x?}");
+    // The VNC side still works.
+    assert_eq!(rfb_security_types(&d), vec![2]);
+    let names: Vec<&str> = d.pids().iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["Xvfb", "openbox", "xterm", "x11vnc", "freerdp-shadow-cli"]);
+    let shadow_pid = d.pids()[4].1;
+    d.stop();
+    assert!(!proc_exists(shadow_pid), "freerdp-shadow-cli still alive after stop");
+    assert!(TcpStream::connect(addr).is_err(), "RDP port closed");
+}
+
+#[test]
+fn rdp_shadow_tls_answers_x224() {
+    shadow_answers(RdpShadow::Tls, 1);
+}
+
+#[test]
+fn rdp_shadow_nla_answers_x224() {
+    shadow_answers(RdpShadow::Nla { user: "alice".into(), password: "s3cret pass".into() }, 2);
+}
+
+#[test]
+fn no_rdp_by_default() {
+    assert_eq!(DesktopOptions::default().rdp, None);
 }

@@ -39,6 +39,7 @@ pub(crate) fn run(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
         server: VncServer::X11vnc,
         password: Some(vnc_password.clone()),
         log_dir: log_dir.clone(),
+        ..DesktopOptions::default()
     })
     .context("starting the demo desktop")?;
     let vnc = desktop.vnc_addr();

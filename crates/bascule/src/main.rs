@@ -41,6 +41,29 @@ enum Command {
     /// Manage encrypted secrets of the configuration.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Host certificates under the trust-on-first-use policy.
+    #[command(subcommand)]
+    Host(HostCommand),
+}
+
+#[derive(Subcommand)]
+enum HostCommand {
+    /// List the certificates waiting for approval.
+    Pending {
+        /// The gateway's data directory.
+        #[arg(long, env = "BASCULE_DATA_DIR", default_value = "/var/lib/bascule")]
+        data_dir: PathBuf,
+    },
+    /// Approve the certificate a resource's host presented (check the fingerprint with the host's owner first).
+    Approve {
+        /// The gateway's data directory.
+        #[arg(long, env = "BASCULE_DATA_DIR", default_value = "/var/lib/bascule")]
+        data_dir: PathBuf,
+        /// The resource id.
+        resource: String,
+        /// The SHA-256 fingerprint shown by `bascule host pending`.
+        fingerprint: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -75,6 +98,25 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(serve(config))
         }
         Command::Demo { listen, data_dir } => demo::run(listen, data_dir),
+        Command::Host(HostCommand::Pending { data_dir }) => {
+            let pending = bascule_gateway::certstore::CertificateStore::new(&data_dir).pending()?;
+            if pending.is_empty() {
+                println!("no certificate is waiting for approval");
+            }
+            for (resource, item) in pending {
+                println!("{resource}\t{}\tfirst seen {}", item.fingerprint, item.first_seen);
+            }
+            Ok(())
+        }
+        Command::Host(HostCommand::Approve { data_dir, resource, fingerprint }) => {
+            let store = bascule_gateway::certstore::CertificateStore::new(&data_dir);
+            let outcome = store.approve(&resource, &fingerprint);
+            let result = if outcome.is_ok() { "success".to_string() } else { "refused".to_string() };
+            bascule_gateway::audit_admin_action(&data_dir, "host.approve_certificate", &resource, &result)?;
+            outcome?;
+            println!("approved: {resource} now accepts only the certificate {fingerprint}");
+            Ok(())
+        }
         Command::Secret(SecretCommand::Encrypt { data_dir }) => {
             let mut secret = String::new();
             std::io::stdin().read_line(&mut secret).context("reading the secret on standard input")?;

@@ -33,6 +33,8 @@ pub(crate) struct PortalSession {
     pub(crate) id: String,
     pub(crate) user: String,
     pub(crate) csrf: String,
+    /// The login password, kept in memory only when a resource passes it through to its host.
+    pub(crate) password: Option<crate::secrets::Secret>,
     last_seen: Instant,
 }
 
@@ -109,7 +111,9 @@ impl Auth {
         let mut inner = self.lock();
         if valid {
             inner.accounts.remove(user);
-            let session = PortalSession { id: random_token(), user: user.to_owned(), csrf: random_token(), last_seen: now };
+            let password = config.needs_login_passwords().then(|| crate::secrets::Secret::new(password.to_owned()));
+            let session =
+                PortalSession { id: random_token(), user: user.to_owned(), csrf: random_token(), password, last_seen: now };
             let session_id = session.id.clone();
             inner.sessions.insert(session_id.clone(), session);
             LoginOutcome::Success { session_id }

@@ -26,6 +26,10 @@ pub struct Config {
     /// Login protection.
     #[serde(default)]
     pub login: LoginSettings,
+    /// Allows `certificate = "accept-any"` on RDP resources. Only the demo sets it: a production
+    /// gateway never silently accepts an unknown host certificate.
+    #[serde(default)]
+    pub allow_insecure_certificates: bool,
     /// Local accounts.
     #[serde(default, rename = "user")]
     pub users: Vec<UserConfig>,
@@ -120,7 +124,42 @@ pub enum KeyboardMode {
     Scancode,
 }
 
-/// A published desktop.
+/// What a resource shows.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceKind {
+    /// A whole desktop.
+    #[default]
+    Desktop,
+    /// One published application (RDP alternate shell).
+    Application,
+}
+
+/// Where the credentials for the host come from (RDP).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialsMode {
+    /// A service account: `username` and the encrypted `password` of the resource.
+    #[default]
+    Service,
+    /// The user's own portal login, passed through (single sign-on).
+    Passthrough,
+}
+
+/// RDP security protocol to offer.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RdpSecurity {
+    /// Offer TLS and NLA, let the host choose.
+    #[default]
+    Negotiate,
+    /// TLS only (xrdp 0.9 has no NLA).
+    Tls,
+    /// NLA (CredSSP) only.
+    Nla,
+}
+
+/// A published desktop or application.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceConfig {
@@ -130,7 +169,13 @@ pub struct ResourceConfig {
     pub name_fr: String,
     /// Name in English.
     pub name_en: String,
-    /// Backend protocol; only `vnc` for now.
+    /// Desktop or application.
+    #[serde(default)]
+    pub kind: ResourceKind,
+    /// A PNG or SVG icon shown in the portal and the viewer (at most 64 KiB).
+    #[serde(default)]
+    pub icon: Option<PathBuf>,
+    /// Backend protocol: `vnc` or `rdp`.
     #[serde(default = "default_protocol")]
     pub protocol: String,
     /// Host address (name or IP).
@@ -141,9 +186,134 @@ pub struct ResourceConfig {
     /// `bascule secret encrypt`). Never sent to a browser.
     #[serde(default)]
     pub password: Option<String>,
-    /// Keyboard mode.
+    /// Keyboard mode (VNC).
     #[serde(default)]
     pub keyboard: KeyboardMode,
+    /// RDP: where the credentials come from.
+    #[serde(default)]
+    pub credentials: CredentialsMode,
+    /// RDP service account name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// RDP domain.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// RDP security protocol.
+    #[serde(default)]
+    pub security: RdpSecurity,
+    /// RDP host certificate policy: `tofu` (default: the first certificate seen must be approved
+    /// by an admin with `bascule host approve`), `system`, `pin:<sha-256 hex>`, or `accept-any`
+    /// (only with `allow_insecure_certificates`).
+    #[serde(default = "default_certificate")]
+    pub certificate: String,
+    /// RDP published application: the program to run instead of the desktop.
+    #[serde(default)]
+    pub application: Option<String>,
+    /// RDP published application: its working directory.
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    /// RDP keyboard layout sent to the host (default French, 0x040C).
+    #[serde(default = "default_keyboard_layout")]
+    pub keyboard_layout: u32,
+    /// Clipboard from the browser to the host.
+    #[serde(default = "default_true")]
+    pub clipboard_in: bool,
+    /// Clipboard from the host to the browser.
+    #[serde(default = "default_true")]
+    pub clipboard_out: bool,
+}
+
+/// A parsed certificate policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateRule {
+    /// First use must be approved by an admin.
+    TrustOnFirstUse,
+    /// System roots.
+    System,
+    /// Exactly this SHA-256 fingerprint.
+    Pinned([u8; 32]),
+    /// Anything (demo only).
+    AcceptAny,
+}
+
+/// Parses `AB:CD:…` or `abcd…` (64 hex digits) as a SHA-256 fingerprint.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: String = text.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Formats a fingerprint as `AB:CD:…`.
+pub fn format_fingerprint(fingerprint: &[u8; 32]) -> String {
+    fingerprint.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+impl ResourceConfig {
+    fn validate(&self, allow_insecure: bool) -> Result<(), ConfigError> {
+        let refuse = |why: String| Err(ConfigError::Invalid(format!("resource {:?}: {why}", self.id)));
+        match self.protocol.as_str() {
+            "vnc" => {
+                if self.kind == ResourceKind::Application || self.application.is_some() {
+                    return refuse("published applications need protocol = \"rdp\"".into());
+                }
+            }
+            "rdp" => {
+                let Some(rule) = self.certificate_rule() else {
+                    return refuse(format!(
+                        "certificate {:?} is not one of tofu, system, pin:<sha-256 hex>, accept-any",
+                        self.certificate
+                    ));
+                };
+                if rule == CertificateRule::AcceptAny && !allow_insecure {
+                    return refuse(
+                        "certificate = \"accept-any\" needs allow_insecure_certificates = true (demo only)".into(),
+                    );
+                }
+                match self.credentials {
+                    CredentialsMode::Service if self.username.is_none() || self.password.is_none() => {
+                        return refuse("credentials = \"service\" needs username and password".into());
+                    }
+                    CredentialsMode::Passthrough if self.username.is_some() || self.password.is_some() => {
+                        return refuse("credentials = \"passthrough\" takes no username or password".into());
+                    }
+                    _ => {}
+                }
+                if self.kind == ResourceKind::Application && self.application.is_none() {
+                    return refuse("kind = \"application\" needs application = \"<program>\"".into());
+                }
+            }
+            other => return refuse(format!("protocol {other:?} is not supported (vnc or rdp)")),
+        }
+        Ok(())
+    }
+
+    /// The certificate policy, parsed.
+    pub fn certificate_rule(&self) -> Option<CertificateRule> {
+        match self.certificate.as_str() {
+            "tofu" => Some(CertificateRule::TrustOnFirstUse),
+            "system" => Some(CertificateRule::System),
+            "accept-any" => Some(CertificateRule::AcceptAny),
+            other => other.strip_prefix("pin:").and_then(parse_fingerprint).map(CertificateRule::Pinned),
+        }
+    }
+}
+
+fn default_certificate() -> String {
+    "tofu".into()
+}
+
+fn default_keyboard_layout() -> u32 {
+    0x040C
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_listen() -> SocketAddr {
@@ -225,12 +395,7 @@ impl Config {
             if !ids.insert(resource.id.as_str()) {
                 return Err(ConfigError::Invalid(format!("resource id {:?} is listed twice", resource.id)));
             }
-            if resource.protocol != "vnc" {
-                return Err(ConfigError::Invalid(format!(
-                    "resource {:?}: protocol {:?} is not supported yet (only \"vnc\")",
-                    resource.id, resource.protocol
-                )));
-            }
+            resource.validate(self.allow_insecure_certificates)?;
         }
         let mut names = std::collections::HashSet::new();
         for user in &self.users {
@@ -254,6 +419,11 @@ impl Config {
             return Err(ConfigError::Invalid("sessions.max_in_flight must be at least 1".into()));
         }
         Ok(())
+    }
+
+    /// True when some resource passes the user's own login through to its host.
+    pub(crate) fn needs_login_passwords(&self) -> bool {
+        self.resources.iter().any(|r| r.protocol == "rdp" && r.credentials == CredentialsMode::Passthrough)
     }
 
     pub(crate) fn resource(&self, id: &str) -> Option<&ResourceConfig> {
@@ -294,6 +464,25 @@ keyboard = "scancode"
         let config = Config::from_toml(&text).expect("valid");
         assert_eq!(config.resources[0].keyboard, KeyboardMode::Scancode);
         assert_eq!(config.sessions.max_in_flight, 2);
+    }
+
+    #[test]
+    fn rdp_resources_are_checked() {
+        let base = "[[resource]]\nid = \"rds\"\nname_fr = \"x\"\nname_en = \"x\"\nhost = \"h\"\nport = 3389\nprotocol = \"rdp\"\n";
+        let service = format!("{base}username = \"svc\"\npassword = \"enc:v1:x\"\n");
+        let config = Config::from_toml(&service).expect("service account");
+        assert_eq!(config.resources[0].certificate_rule(), Some(CertificateRule::TrustOnFirstUse));
+        assert!(Config::from_toml(base).unwrap_err().to_string().contains("needs username and password"));
+        let any = format!("{service}certificate = \"accept-any\"\n");
+        assert!(Config::from_toml(&any).unwrap_err().to_string().contains("allow_insecure_certificates"));
+        assert!(Config::from_toml(&format!("allow_insecure_certificates = true\n{any}")).is_ok());
+        let pin = format!("{service}certificate = \"pin:{}\"\n", "ab".repeat(32));
+        assert_eq!(Config::from_toml(&pin).expect("pin").resources[0].certificate_rule(), Some(CertificateRule::Pinned([0xab; 32])));
+        let app = format!("{service}kind = \"application\"\n");
+        assert!(Config::from_toml(&app).unwrap_err().to_string().contains("application = "));
+        let passthrough = format!("{base}credentials = \"passthrough\"\n");
+        assert!(Config::from_toml(&passthrough).expect("sso").needs_login_passwords());
+        assert_eq!(format_fingerprint(&[0xab; 32]).len(), 95);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub(crate) fn app(state: AppState) -> Router {
         .route("/api/launch", post(launch))
         .route("/ws", get(websocket))
         .route("/static/{*path}", get(static_file))
+        .route("/icon/{resource}", get(resource_icon))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
@@ -255,6 +256,29 @@ async fn switch_lang(Path(code): Path<String>, Query(query): Query<NextQuery>) -
     response
 }
 
+/// The icon URL of a resource: its own, or the built-in one for its kind.
+fn icon_url(state: &AppState, resource: &crate::config::ResourceConfig) -> String {
+    if state.icons.contains_key(&resource.id) {
+        format!("/icon/{}", resource.id)
+    } else if resource.kind == crate::config::ResourceKind::Application {
+        "/static/icons/application.svg".into()
+    } else {
+        "/static/icons/desktop.svg".into()
+    }
+}
+
+async fn resource_icon(State(state): State<AppState>, headers: HeaderMap, Path(resource_id): Path<String>) -> Response {
+    let Some(session) = portal_session(&state, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    match state.icons.get(&resource_id) {
+        Some((mime, bytes)) if entitled(&state, &session.user, &resource_id) => {
+            ([(header::CONTENT_TYPE, *mime)], bytes.clone()).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 fn resource_name(resource: &crate::config::ResourceConfig, lang: Lang) -> &str {
     match lang {
         Lang::Fr => &resource.name_fr,
@@ -279,7 +303,8 @@ async fn portal(State(state): State<AppState>, headers: HeaderMap) -> Response {
             .iter()
             .map(|r| {
                 format!(
-                    r#"<li class="resource"><span class="resource-icon" aria-hidden="true">🖥</span><span class="resource-name">{name}</span><a class="btn btn-primary" href="/view/{id}" data-resource="{id}">{open}</a></li>"#,
+                    r#"<li class="resource"><img class="resource-icon" src="{icon}" alt="" width="40" height="40"><span class="resource-name">{name}</span><a class="btn btn-primary" href="/view/{id}" data-resource="{id}">{open}</a></li>"#,
+                    icon = escape(&icon_url(&state, r)),
                     name = escape(resource_name(r, lang)),
                     id = escape(&r.id),
                     open = t(lang, "portal.open"),
@@ -328,15 +353,17 @@ async fn viewer_page(State(state): State<AppState>, headers: HeaderMap, Path(res
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{name} · Bascule</title>
+<link rel="icon" href="{icon}">
 <link rel="stylesheet" href="/static/viewer/viewer.css">
 </head>
-<body data-resource="{id}" data-resource-name="{name}" data-csrf="{csrf}" data-portal-url="/">
+<body data-resource="{id}" data-resource-name="{name}" data-resource-icon="{icon}" data-csrf="{csrf}" data-portal-url="/">
 <div id="bascule-viewer"></div>
 <script type="module" src="/static/viewer/main.js"></script>
 </body>
 </html>"#,
         code = lang.code(),
         id = escape(&resource.id),
+        icon = escape(&icon_url(&state, resource)),
         csrf = session.csrf,
     ))
     .into_response()
@@ -406,8 +433,14 @@ async fn websocket(
     };
     state.audit.record(&user, "connect", &resource_id, Some(peer.ip()), "success");
     let name = resource_name(&resource, lang).to_owned();
-    let password = state.secrets.get(&resource.id).cloned();
-    let live = state.sessions.attach(&user, &resource, name, password, &state.config.sessions, state.audit.clone());
+    // The server, never the browser, decides which account logs in to the host.
+    let passthrough = resource.protocol == "rdp" && resource.credentials == crate::config::CredentialsMode::Passthrough;
+    let credentials = crate::session::Credentials {
+        username: if passthrough { Some(user.clone()) } else { resource.username.clone() },
+        password: if passthrough { session.password.clone() } else { state.secrets.get(&resource.id).cloned() },
+        certificates: crate::certstore::CertificateStore::new(&state.config.data_dir),
+    };
+    let live = state.sessions.attach(&user, &resource, name, credentials, &state.config.sessions, state.audit.clone());
     upgrade
         // A little above the protocol limit, so that we can close with a reason ourselves.
         .max_message_size(bascule_proto::MAX_CLIENT_MESSAGE * 4)

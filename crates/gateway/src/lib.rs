@@ -7,10 +7,12 @@
 #![warn(missing_docs)]
 
 mod audit;
+pub mod certstore;
 mod auth;
 pub mod config;
 mod http;
 mod i18n;
+mod rdp_backend;
 pub mod secrets;
 mod session;
 mod state;
@@ -23,6 +25,29 @@ pub use state::Stats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// Records an administrative action taken outside the gateway process (the CLI) in the audit log
+/// of `data_dir`.
+pub fn audit_admin_action(data_dir: &std::path::Path, action: &str, target: &str, outcome: &str) -> std::io::Result<()> {
+    let actor = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "cli".into());
+    let log = audit::AuditLog::open(data_dir.join("audit.log"))?;
+    log.record(&format!("cli:{actor}"), action, target, None, outcome);
+    Ok(())
+}
+
+/// Reads a resource icon: PNG or SVG, at most 64 KiB.
+fn load_icon(path: &std::path::Path) -> std::io::Result<(&'static str, Vec<u8>)> {
+    let mime = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        _ => return Err(std::io::Error::other("an icon must be a .png or .svg file")),
+    };
+    let bytes = std::fs::read(path)?;
+    if bytes.len() > 64 * 1024 {
+        return Err(std::io::Error::other("an icon must be at most 64 KiB"));
+    }
+    Ok((mime, bytes))
+}
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +108,12 @@ impl Gateway {
         let audit = audit::AuditLog::open(config.data_dir.join("audit.log")).map_err(prepare("the audit log"))?;
         let key = secrets::SecretKey::load_or_create(&config.data_dir)
             .map_err(|source| StartError::Secret { resource: "-".into(), source })?;
+        let mut icons = std::collections::HashMap::new();
+        for resource in &config.resources {
+            if let Some(path) = &resource.icon {
+                icons.insert(resource.id.clone(), load_icon(path).map_err(prepare(&path.display().to_string()))?);
+            }
+        }
         let mut backend_secrets = std::collections::HashMap::new();
         for resource in &config.resources {
             if let Some(sealed) = &resource.password {
@@ -100,6 +131,7 @@ impl Gateway {
             config: Arc::new(config),
             sessions: Arc::new(session::Sessions::default()),
             secrets: Arc::new(backend_secrets),
+            icons: Arc::new(icons),
             audit: Arc::new(audit),
             stats: Arc::new(Stats::default()),
         };

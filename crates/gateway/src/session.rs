@@ -51,7 +51,7 @@ impl LiveSession {
         self.display.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn bump(&self) {
+    pub(crate) fn bump(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
@@ -59,6 +59,17 @@ impl LiveSession {
         self.state.send_replace(SessionState::Ended { code, detail });
         self.bump();
     }
+}
+
+/// What a backend needs to log in to its host; resolved by the gateway, never from the browser.
+#[derive(Debug, Clone)]
+pub(crate) struct Credentials {
+    /// The account name (RDP: the service account, or the portal user for pass-through).
+    pub(crate) username: Option<String>,
+    /// The password (VNC password, service account password, or the user's own).
+    pub(crate) password: Option<crate::secrets::Secret>,
+    /// Where trust-on-first-use certificates are recorded.
+    pub(crate) certificates: crate::certstore::CertificateStore,
 }
 
 /// All live sessions of the gateway.
@@ -78,7 +89,7 @@ impl Sessions {
         user: &str,
         resource: &ResourceConfig,
         display_name: String,
-        password: Option<crate::secrets::Secret>,
+        credentials: Credentials,
         settings: &SessionSettings,
         audit: Arc<AuditLog>,
     ) -> Arc<LiveSession> {
@@ -106,7 +117,10 @@ impl Sessions {
         let resource = resource.clone();
         let settings = settings.clone();
         tokio::spawn(async move {
-            let outcome = run_vnc(&task_session, &resource, password, &settings, input_rx).await;
+            let outcome = match resource.protocol.as_str() {
+                "rdp" => crate::rdp_backend::run_rdp(&task_session, &resource, credentials, &settings, input_rx).await,
+                _ => run_vnc(&task_session, &resource, credentials.password, &settings, input_rx).await,
+            };
             let (code, detail) = match outcome {
                 Ok(reason) => reason,
                 Err(error) => (error.notice_code(), error.to_string()),
@@ -147,10 +161,18 @@ pub(crate) enum BackendError {
     Rfb(#[from] bascule_rfb::Error),
     #[error("the host sent an invalid update: {0}")]
     Display(#[from] bascule_display::UpdateError),
+    #[error(transparent)]
+    Rdp(#[from] bascule_rdp::RdpError),
+    #[error("the host's certificate {fingerprint} is not approved yet; an admin approves it with: bascule host approve {resource} {fingerprint}")]
+    CertificatePending { resource: String, fingerprint: String },
+    #[error("cannot read the approved host certificates: {0}")]
+    CertificateStore(#[from] crate::certstore::StoreError),
+    #[error("the resource has no credentials for its host")]
+    NoCredentials,
 }
 
 impl BackendError {
-    fn notice_code(&self) -> &'static str {
+    pub(crate) fn notice_code(&self) -> &'static str {
         match self {
             BackendError::Unreachable { .. } | BackendError::Timeout { .. } => "session.unreachable",
             BackendError::Io(_) => "session.ended",
@@ -160,6 +182,17 @@ impl BackendError {
                 _ => "session.protocol_error",
             },
             BackendError::Display(_) => "session.protocol_error",
+            BackendError::Rdp(error) => match error.code() {
+                "auth_failed" => "session.auth_failed",
+                "unreachable" | "timeout" => "session.unreachable",
+                "certificate_mismatch" => "session.certificate_mismatch",
+                "certificate_untrusted" => "session.certificate_untrusted",
+                "refused" => "session.refused",
+                "ended" => "session.ended",
+                _ => "session.protocol_error",
+            },
+            BackendError::CertificatePending { .. } | BackendError::CertificateStore(_) => "session.certificate_untrusted",
+            BackendError::NoCredentials => "session.auth_failed",
         }
     }
 }

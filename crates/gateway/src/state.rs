@@ -23,4 +23,6 @@ pub(crate) struct AppState {
     pub(crate) stats: Arc<Stats>,
     /// Decrypted backend passwords, by resource id.
     pub(crate) secrets: Arc<std::collections::HashMap<String, crate::secrets::Secret>>,
+    /// Resource icons (MIME type, bytes), by resource id.
+    pub(crate) icons: Arc<std::collections::HashMap<String, (&'static str, Vec<u8>)>>,
 }

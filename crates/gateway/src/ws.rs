@@ -165,6 +165,10 @@ async fn viewer_loop(
     mut states: tokio::sync::watch::Receiver<SessionState>,
 ) -> Result<std::convert::Infallible, Close> {
     let mut changes = session.changes.subscribe();
+    // The resource's clipboard policy, for each direction.
+    let resource = state.config.resource(&session.resource);
+    let clipboard_in = resource.is_some_and(|r| r.clipboard_in);
+    let clipboard_out = resource.is_some_and(|r| r.clipboard_out);
     let mut clipboard = session.clipboard.subscribe();
     clipboard.mark_unchanged();
     let ack_timeout = Duration::from_secs(state.config.sessions.ack_timeout_secs);
@@ -201,6 +205,9 @@ async fn viewer_loop(
                         })?;
                         waiting_since = None;
                     }
+                    Some(ClientMessage::Clipboard { .. }) if !clipboard_in => {
+                        tracing::debug!(resource = %session.resource, "clipboard to the host refused by policy");
+                    }
                     Some(message) => forward_input(session, message).await?,
                     None => {}
                 }
@@ -218,7 +225,9 @@ async fn viewer_loop(
             changed = clipboard.changed() => {
                 if changed.is_err() { return Err(Close::Gone) }
                 let text = clipboard.borrow_and_update().1.clone();
-                send(socket, state, ServerMessage::Clipboard { text }.encode()).await?;
+                if clipboard_out {
+                    send(socket, state, ServerMessage::Clipboard { text }.encode()).await?;
+                }
             }
             _ = tick.tick() => {}
         }

@@ -36,6 +36,9 @@ const fr = {
   'notice.viewer.bad_message': 'Le navigateur a envoyé un message invalide. Rechargez la page.',
   'notice.viewer.timeout': 'L’affichage ne répondait plus : la connexion a été fermée.',
   'notice.gateway.shutdown': 'La passerelle s’arrête ou redémarre. Reconnectez-vous dans quelques instants.',
+  'notice.session.certificate_mismatch': 'Le certificat de l’ordinateur distant ne correspond pas à celui enregistré. Par sécurité, la connexion est refusée : prévenez le support.',
+  'notice.session.certificate_untrusted': 'Le certificat de l’ordinateur distant n’est pas encore approuvé. Un administrateur doit l’approuver avant la première connexion.',
+  'notice.session.refused': 'L’ordinateur distant a refusé la session (serveur plein, ou connexion non autorisée). Réessayez plus tard ou contactez le support.',
   'notice.unknown': 'Message de la session : {code}',
 
   'title.error': 'Erreur',
@@ -92,6 +95,9 @@ const en = {
   'notice.viewer.bad_message': 'The browser sent an invalid message. Please reload the page.',
   'notice.viewer.timeout': 'The display stopped responding, so the connection was closed.',
   'notice.gateway.shutdown': 'The gateway is stopping or restarting. Reconnect in a few moments.',
+  'notice.session.certificate_mismatch': 'The remote computer’s certificate does not match the recorded one. For your safety the connection is refused: tell the helpdesk.',
+  'notice.session.certificate_untrusted': 'The remote computer’s certificate is not approved yet. An administrator must approve it before the first connection.',
+  'notice.session.refused': 'The remote computer refused the session (server full, or connection not allowed). Try again later or contact the helpdesk.',
   'notice.unknown': 'Session message: {code}',
 
   'title.error': 'Error',

@@ -124,6 +124,7 @@ export class Viewer {
     this.lang = pageLang();
     this.resource = data.resource ?? '';
     this.resourceName = data.resourceName ?? '';
+    this.resourceIcon = data.resourceIcon ?? '';
     this.csrf = data.csrf ?? '';
     this.portalUrl = data.portalUrl || '/';
 
@@ -217,7 +218,11 @@ export class Viewer {
     back.appendChild(icon(ICONS.back));
 
     const title = el('span', 'bv-title');
-    title.textContent = this.resourceName || this.resource;
+    if (this.resourceIcon) {
+      const image = el('img', 'bv-resource-icon', { src: this.resourceIcon, alt: '', width: '20', height: '20' });
+      title.appendChild(image);
+    }
+    title.appendChild(document.createTextNode(this.resourceName || this.resource));
 
     const status = el('span', 'bv-status', { role: 'status', 'aria-live': 'polite', title: this.t('toolbar.status') });
     const dot = el('span', 'bv-dot', { 'aria-hidden': 'true' });

@@ -62,6 +62,7 @@ pub(crate) fn start_desktop(server: VncServer, password: Option<&str>) -> Deskto
         server,
         password: password.map(str::to_owned),
         log_dir: desktop_log_dir(),
+        ..DesktopOptions::default()
     };
     let started = tokio::task::block_in_place(|| Desktop::start(options));
     match started {

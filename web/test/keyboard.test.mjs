@@ -143,11 +143,15 @@ function ev(key, code, extra = {}) {
   };
 }
 
-test('dead key then e sends ê, and the key-up releases ê', () => {
+test('dead key: physical key only (keysym 0), then e sends ê, and the key-up releases ê', () => {
   const { kb, sent } = harness();
   kb.keyDown(ev('Dead', 'BracketLeft'));
   kb.keyUp(ev('Dead', 'BracketLeft'));
-  assert.deepEqual(sent, []);
+  assert.deepEqual(sent, [
+    [true, 0, 0x1a],
+    [false, 0, 0x1a],
+  ]);
+  sent.length = 0;
   kb.keyDown(ev('ê', 'KeyE'));
   kb.keyUp(ev('e', 'KeyE'));
   assert.deepEqual(sent, [
@@ -156,15 +160,17 @@ test('dead key then e sends ê, and the key-up releases ê', () => {
   ]);
 });
 
-test('Linux AltGr: AltGraph is not forwarded, € is sent alone', () => {
+test('Linux AltGr: AltGraph is a physical key only (keysym 0), € carries its keysym', () => {
   const { kb, sent } = harness({ windowsAltGr: false });
   kb.keyDown(ev('AltGraph', 'AltRight', { getModifierState: (m) => m === 'AltGraph' }));
   kb.keyDown(ev('€', 'KeyE', { getModifierState: (m) => m === 'AltGraph' }));
   kb.keyUp(ev('€', 'KeyE'));
   kb.keyUp(ev('AltGraph', 'AltRight'));
   assert.deepEqual(sent, [
+    [true, 0, 0xe038],
     [true, 0x20ac, 0x12],
     [false, 0x20ac, 0x12],
+    [false, 0, 0xe038],
   ]);
 });
 
@@ -179,8 +185,10 @@ test('Windows AltGr: the fake ControlLeft is swallowed with its key-up', () => {
   kb.keyUp(ev('AltGraph', 'AltRight'));
   runTimers();
   assert.deepEqual(sent, [
+    [true, 0, 0xe038],
     [true, 0x40, 0x0b],
     [false, 0x40, 0x0b],
+    [false, 0, 0xe038],
   ]);
 });
 

@@ -259,6 +259,9 @@ async fn run_vnc(
 
 fn apply_input(client: &mut bascule_rfb::Client, event: Input) {
     match event {
+        // Keysym 0 is a key that gives no character by itself (dead key, AltGr): VNC servers
+        // receive the composed character instead.
+        Input::Key { keysym: 0, .. } => {}
         Input::Key { down, keysym, scancode } => client.send_key(down, keysym, scancode),
         Input::Pointer { x, y, buttons } => client.send_pointer(x, y, buttons),
         Input::Clipboard(text) => client.send_cut_text(&text),

@@ -299,9 +299,12 @@ export function ctrlAltDelSequence() {
 /**
  * Turns DOM keyboard events into Key(down, keysym, scancode) messages.
  *
- * - Dead keys send nothing; the next key-down carries the composed character.
- * - AltGr (key 'AltGraph', and on Windows the fake ControlLeft that precedes
- *   AltRight) is never forwarded; characters typed with it are sent alone.
+ * - Dead keys and AltGr (key 'AltGraph', or AltRight after the fake ControlLeft
+ *   that Windows sends for AltGr) produce no character themselves: they are sent
+ *   as physical keys only (keysym 0 with their scancode). Keysym backends (VNC)
+ *   ignore them and receive the composed character (ê, €) on the next key-down;
+ *   scancode backends (RDP) forward them so that the host composes with its
+ *   own layout. The fake ControlLeft is swallowed with its key-up.
  * - The keysym sent on key-down is remembered per physical key (event.code)
  *   so the key-up releases the same keysym even if event.key changed.
  */
@@ -331,6 +334,23 @@ export class KeyboardHandler {
   /** @param {KeyEventLike} ev */
   static id(ev) {
     return ev.code || `key:${ev.key}`;
+  }
+
+  /**
+   * Sends a key that gives no character by itself (dead key, AltGr) as its
+   * physical key only: keysym 0 and its scancode.
+   * @param {string} id
+   * @param {string} code
+   */
+  sendPhysical(id, code) {
+    const scancode = codeToScancode(code);
+    if (!scancode) {
+      this.down.set(id, null);
+      return;
+    }
+    const sent = { keysym: 0, scancode };
+    this.down.set(id, sent);
+    this.send(true, 0, scancode);
   }
 
   /** Is a paste shortcut waiting for its paste event? */
@@ -395,7 +415,7 @@ export class KeyboardHandler {
         // key-up), and treat this AltRight as AltGr whatever its key value.
         this.dropPending();
         this.down.set(p.id, null);
-        this.down.set(id, null);
+        this.sendPhysical(id, code);
         prevent();
         return true;
       }
@@ -414,13 +434,13 @@ export class KeyboardHandler {
     }
 
     if (key === 'Dead') {
-      // Let the browser compose; the next key-down carries the result.
-      this.down.set(id, null);
+      // Let the browser compose (no preventDefault); the next key-down carries the result.
+      this.sendPhysical(id, code);
       return true;
     }
 
     if (key === 'AltGraph') {
-      this.down.set(id, null);
+      this.sendPhysical(id, code);
       prevent();
       return true;
     }
@@ -488,7 +508,7 @@ export class KeyboardHandler {
       return true;
     }
     this.send(false, entry.keysym, entry.scancode);
-    prevent();
+    if (ev.key !== 'Dead') prevent();
     return true;
   }
 

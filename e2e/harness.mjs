@@ -140,3 +140,56 @@ export async function waitForFile(file, timeoutMs = 10000) {
   }
   throw new Error(`${file} did not appear within ${timeoutMs} ms`);
 }
+
+/** Runs a `bascule` subcommand and returns its standard output. */
+export function bascule(args, input) {
+  return execFileSync(binary, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }).trim();
+}
+
+/**
+ * Starts `bascule serve --config FILE` and resolves with its https URL once it listens.
+ * @param {string} configPath
+ */
+export function startServe(configPath) {
+  const child = spawn(binary, ['serve', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BASCULE_LOG: 'info' },
+  });
+  let out = '';
+  const collect = (/** @type {Buffer} */ chunk) => { out += chunk.toString(); };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const stop = () => new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve(undefined);
+    child.on('exit', () => resolve(undefined));
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 10000).unref();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bascule serve did not start in 30 s:\n${out}`)), 30000);
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`bascule serve exited (${code}):\n${out}`)); });
+    const poll = setInterval(() => {
+      // Strip the colour codes tracing may add, then find the address.
+      const address = out.replace(/\x1b\[[0-9;]*m/g, '').match(/gateway listening address=(\S+)/)?.[1];
+      if (address) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({ url: `https://${address}/`, stop, output: () => out });
+      }
+    }, 100);
+  });
+}
+
+/** The testbed's endpoints (scripts/testbed.sh up writes them). */
+export function testbedEnv() {
+  const file = path.join(process.env.TB_DIR ?? '/tmp/bascule-testbed', 'env');
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run scripts/testbed.sh up first`);
+  /** @type {Record<string, string>} */
+  const env = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = line.match(/^([A-Z0-9_]+)=(.*)$/);
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}

@@ -126,7 +126,9 @@ impl Sessions {
                 Err(error) => (error.notice_code(), error.to_string()),
             };
             tracing::info!(user = %task_session.user, resource = %task_session.resource, %code, %detail, "session ended");
-            audit.record(&task_session.user, "session.end", &task_session.resource, None, code);
+            // The technical cause goes to the audit log too, for the helpdesk.
+            let outcome = if detail.is_empty() { code.to_owned() } else { format!("{code}: {detail}") };
+            audit.record(&task_session.user, "session.end", &task_session.resource, None, &outcome);
             task_session.end(code, detail);
             let mut live = sessions.lock();
             if live.get(&key).is_some_and(|s| Arc::ptr_eq(s, &task_session)) {

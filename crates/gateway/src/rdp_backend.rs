@@ -134,7 +134,9 @@ pub(crate) async fn run_rdp(
                     run.abort();
                     return Ok(("gateway.shutdown", String::new()));
                 }
-                if session.lock_display().viewer_count() > 0 {
+                // Viewers attach once the first picture is there: the reconnect window only
+                // counts from then on.
+                if !active || session.lock_display().viewer_count() > 0 {
                     alone_since = None;
                 } else if alone_since.get_or_insert_with(std::time::Instant::now).elapsed() > reconnect_window {
                     // Dropping the connection disconnects; the host keeps its own session.

@@ -248,8 +248,9 @@ async fn run_vnc(
                 if matches!(*session.state.borrow(), SessionState::Ended { .. }) {
                     return Ok(("gateway.shutdown", String::new()));
                 }
-                let viewers = session.lock_display().viewer_count();
-                if viewers > 0 {
+                // Viewers attach once the first picture is there: the reconnect window only
+                // counts from then on.
+                if !active || session.lock_display().viewer_count() > 0 {
                     alone_since = None;
                 } else if alone_since.get_or_insert_with(Instant::now).elapsed() > reconnect_window {
                     return Ok(("session.ended", "no viewer reconnected within the reconnect window".into()));

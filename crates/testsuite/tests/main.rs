@@ -8,8 +8,12 @@
 //! - `vnc_peers`: the sans-IO RFB client against x11vnc and TigerVNC.
 //! - `gateway`: login, launch, viewer WebSocket and input, end to end.
 //! - `hostile`: misbehaving VNC servers and malformed viewer messages.
+//! - `rdp`: RDP hosts through the gateway: freerdp-shadow-cli (TLS, NLA, trust on first use),
+//!   the testbed's xrdp (service account, reattach, pass-through, published application) and
+//!   hostile RDP servers.
 
 mod gateway;
 mod hostile;
+mod rdp;
 mod support;
 mod vnc_peers;

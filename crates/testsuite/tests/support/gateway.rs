@@ -13,12 +13,33 @@ use std::time::Duration;
 pub(crate) struct Resource {
     pub(crate) id: String,
     pub(crate) addr: SocketAddr,
+    /// Stored encrypted with the gateway's `secret.key` (VNC password, RDP service password).
     pub(crate) password: Option<String>,
+    /// More `key = value` lines of the resource table, written as given (`protocol = "rdp"`...).
+    pub(crate) lines: Vec<String>,
 }
 
 impl Resource {
     pub(crate) fn new(id: &str, addr: SocketAddr, password: Option<&str>) -> Resource {
-        Resource { id: id.into(), addr, password: password.map(str::to_owned) }
+        Resource { id: id.into(), addr, password: password.map(str::to_owned), lines: Vec::new() }
+    }
+
+    /// An RDP resource with a US keyboard layout (the test X servers have a US keymap) and no
+    /// credentials yet: add them with [`Resource::service`] or a `credentials` line.
+    pub(crate) fn rdp(id: &str, addr: SocketAddr) -> Resource {
+        Resource::new(id, addr, None).line("protocol = \"rdp\"").line("keyboard_layout = 0x0409")
+    }
+
+    /// A service account: `username`, and the password stored encrypted.
+    pub(crate) fn service(mut self, username: &str, password: &str) -> Resource {
+        self.password = Some(password.into());
+        self.line(&format!("username = {}", toml_string(username)))
+    }
+
+    /// Adds a `key = value` line to the resource table.
+    pub(crate) fn line(mut self, line: &str) -> Resource {
+        self.lines.push(line.into());
+        self
     }
 }
 
@@ -44,11 +65,18 @@ impl User {
 pub(crate) struct TestGateway {
     pub(crate) running: RunningGateway,
     pub(crate) addr: SocketAddr,
-    _data_dir: TempDir,
+    data_dir: TempDir,
+}
+
+impl TestGateway {
+    /// The gateway's `data_dir` (certificate store, secret key, audit log).
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
 }
 
 /// A TOML basic string.
-fn toml_string(text: &str) -> String {
+pub(crate) fn toml_string(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         match c {
@@ -89,6 +117,10 @@ pub(crate) async fn start_gateway(users: &[User], resources: &[Resource], extra:
             let key = bascule_gateway::secrets::SecretKey::load_or_create(data_dir.path())?;
             toml.push_str(&format!("password = {}\n", toml_string(&key.encrypt(password))));
         }
+        for line in &resource.lines {
+            toml.push_str(line);
+            toml.push('\n');
+        }
         toml.push('\n');
     }
     let config = Config::from_toml(&toml).with_context(|| format!("test configuration refused:\n{toml}"))?;
@@ -97,7 +129,7 @@ pub(crate) async fn start_gateway(users: &[User], resources: &[Resource], extra:
     if addr.port() == 0 {
         bail!("the gateway reports port 0");
     }
-    Ok(TestGateway { running, addr, _data_dir: data_dir })
+    Ok(TestGateway { running, addr, data_dir })
 }
 
 /// Lets the viewer's picture settle and compares it with a screenshot of the desktop, pixel for

@@ -6,6 +6,7 @@
 pub(crate) mod fake_vnc;
 pub(crate) mod gateway;
 pub(crate) mod http;
+pub(crate) mod keyboard;
 pub(crate) mod rfb;
 pub(crate) mod viewer;
 
@@ -218,4 +219,117 @@ pub(crate) fn testbed_env() -> std::collections::HashMap<String, String> {
         .filter_map(|line| line.split_once('='))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect()
+}
+
+/// Starts a 1280x800 x11vnc desktop also shared over RDP by `freerdp-shadow-cli`; a missing
+/// program or a failed start is a test failure that says what went wrong.
+pub(crate) fn start_rdp_desktop(shadow: bascule_desktop::RdpShadow) -> Desktop {
+    let options = DesktopOptions {
+        width: 1280,
+        height: 800,
+        server: VncServer::X11vnc,
+        password: None,
+        log_dir: desktop_log_dir(),
+        rdp: Some(shadow),
+    };
+    let started = tokio::task::block_in_place(|| Desktop::start(options));
+    match started {
+        Ok(desktop) if desktop.rdp_addr().is_some() => desktop,
+        Ok(desktop) => panic!("the desktop {desktop:?} has no RDP address"),
+        Err(error) => panic!(
+            "cannot start a desktop shared by freerdp-shadow-cli: {error}\n(install the programs with `scripts/testbed.sh install`; logs in {})",
+            desktop_log_dir().display()
+        ),
+    }
+}
+
+/// `(x, y, width, height)` of the desktop's xterm window, from `xdotool getwindowgeometry`.
+pub(crate) fn xterm_geometry(desktop: &Desktop) -> Result<(u16, u16, u16, u16)> {
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new("xdotool")
+            .args(["getwindowgeometry", "--shell", desktop.xterm_window()])
+            .env("DISPLAY", desktop.display())
+            .output()
+    })
+    .context("running xdotool getwindowgeometry")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| -> Result<u16> {
+        let line = text.lines().find_map(|l| l.strip_prefix(name)).with_context(|| format!("no {name} in {text:?}"))?;
+        line.trim().parse().with_context(|| format!("bad {name} in {text:?}"))
+    };
+    Ok((field("X=")?, field("Y=")?, field("WIDTH=")?, field("HEIGHT=")?))
+}
+
+/// Mean absolute difference per channel (R, G, B) between two RGBA images of the same size.
+pub(crate) fn mean_abs_diff(actual: (u32, u32, &[u8]), expected: (u32, u32, &[u8])) -> Result<f64> {
+    let (aw, ah, a) = actual;
+    let (ew, eh, e) = expected;
+    if (aw, ah) != (ew, eh) || a.len() != e.len() || a.is_empty() {
+        bail!("images of {aw}x{ah} ({} bytes) and {ew}x{eh} ({} bytes) cannot be compared", a.len(), e.len());
+    }
+    let mut sum = 0u64;
+    for (pa, pe) in a.chunks_exact(4).zip(e.chunks_exact(4)) {
+        for c in 0..3 {
+            sum += u64::from(pa[c].abs_diff(pe[c]));
+        }
+    }
+    Ok(sum as f64 / (a.len() / 4 * 3) as f64)
+}
+
+/// Runs a command and returns its stdout; a failure carries its stderr.
+pub(crate) fn run_command(program: &str, args: &[&str]) -> Result<String> {
+    let output = tokio::task::block_in_place(|| std::process::Command::new(program).args(args).output())
+        .with_context(|| format!("running {program} {args:?}"))?;
+    if !output.status.success() {
+        bail!("{program} {args:?} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Runs a shell script with `sh -c`; returns its stdout.
+pub(crate) fn shell(script: &str) -> Result<String> {
+    run_command("sh", &["-c", script])
+}
+
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
+pub(crate) fn process_cpu_time() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')').context("malformed /proc/self/stat")? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
+    let ticks: u64 = fields.get(11).zip(fields.get(12)).context("short /proc/self/stat").and_then(|(u, s)| {
+        Ok(u.parse::<u64>().context("utime")? + s.parse::<u64>().context("stime")?)
+    })?;
+    let per_second: u64 = run_command("getconf", &["CLK_TCK"])?.trim().parse().context("CLK_TCK")?;
+    Ok(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+}
+
+/// Name of the environment variable that tells a re-executed test binary to run the isolated
+/// part of a test.
+pub(crate) const ISOLATED: &str = "BASCULE_TESTSUITE_ISOLATED";
+
+/// True when this process is the isolated run of `test`.
+pub(crate) fn is_isolated_run(test: &str) -> bool {
+    std::env::var(ISOLATED).as_deref() == Ok(test)
+}
+
+/// Runs `test` again alone in a child process (memory and CPU figures mean nothing while other
+/// tests run in the same process), checks that exactly it ran and passed, and prints its stderr.
+pub(crate) fn run_isolated_test(test: &str) -> Result<()> {
+    let exe = std::env::current_exe().context("current test binary")?;
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new(exe)
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(ISOLATED, test)
+            .output()
+    })
+    .context("re-running the test binary")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() || !stdout.contains("1 passed") {
+        bail!("isolated run of {test} failed ({}):\n{stdout}\n{stderr}", output.status);
+    }
+    eprintln!("{stderr}");
+    Ok(())
 }

@@ -41,6 +41,8 @@ pub(crate) struct ViewerClient {
     pub(crate) frames: u32,
     /// Close code and reason, once closed (`1006` if the connection just ended).
     pub(crate) closed: Option<(u16, String)>,
+    /// Payload bytes of the binary messages received.
+    pub(crate) bytes_received: u64,
     /// Whether the last drawing message was an `EndFrame` (the canvas shows a whole frame).
     frame_complete: bool,
 }
@@ -66,6 +68,7 @@ impl ViewerClient {
             notices: Vec::new(),
             frames: 0,
             closed: None,
+            bytes_received: 0,
             frame_complete: false,
         };
         viewer
@@ -92,6 +95,53 @@ impl ViewerClient {
         Ok(())
     }
 
+    /// Types `text` with US scancodes (and keysyms), Shift around shifted characters, as a
+    /// browser with a US keyboard does.
+    pub(crate) async fn type_us(&mut self, text: &str) -> Result<()> {
+        for (down, keysym, scancode) in super::keyboard::us_key_events(text) {
+            self.send(ClientMessage::Key { down, keysym, scancode }).await?;
+            if !down {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Control + `c` (a US letter).
+    pub(crate) async fn control(&mut self, c: char) -> Result<()> {
+        let (scancode, _) = super::keyboard::us_scancode(c).context("no US key")?;
+        let (ctrl_sym, ctrl_code) = super::keyboard::CONTROL;
+        self.send(ClientMessage::Key { down: true, keysym: ctrl_sym, scancode: ctrl_code }).await?;
+        self.send(ClientMessage::Key { down: true, keysym: u32::from(c), scancode }).await?;
+        self.send(ClientMessage::Key { down: false, keysym: u32::from(c), scancode }).await?;
+        self.send(ClientMessage::Key { down: false, keysym: ctrl_sym, scancode: ctrl_code }).await?;
+        Ok(())
+    }
+
+    /// Moves the pointer to `(x, y)` and clicks the left button there.
+    pub(crate) async fn click(&mut self, x: u16, y: u16) -> Result<()> {
+        self.send(ClientMessage::Pointer { x, y, buttons: 0 }).await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.send(ClientMessage::Pointer { x, y, buttons: 1 }).await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.send(ClientMessage::Pointer { x, y, buttons: 0 }).await
+    }
+
+    /// Reads (drawing and acknowledging) whatever arrives for `duration`; fails if the socket
+    /// closes.
+    pub(crate) async fn pump(&mut self, duration: Duration) -> Result<()> {
+        let deadline = Instant::now() + duration;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            if let Some(Incoming::Closed) = self.recv(left).await? {
+                bail!("the WebSocket closed ({self:?})");
+            }
+        }
+    }
+
     /// Reads one message (drawing it and acknowledging frames); `None` when `timeout` passes.
     pub(crate) async fn recv(&mut self, timeout: Duration) -> Result<Option<Incoming>> {
         if self.closed.is_some() {
@@ -111,6 +161,7 @@ impl ViewerClient {
             };
             match message {
                 Message::Binary(bytes) => {
+                    self.bytes_received += bytes.len() as u64;
                     let decoded = ServerMessage::decode(&bytes).context("the gateway sent an undecodable message")?;
                     self.handle(&decoded).await?;
                     return Ok(Some(Incoming::Message(decoded)));

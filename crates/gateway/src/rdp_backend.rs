@@ -79,6 +79,10 @@ pub(crate) async fn run_rdp(
         keyboard_layout: resource.keyboard_layout,
         clipboard: resource.clipboard_in || resource.clipboard_out,
         connect_timeout: timeout,
+        // EGFX without H.264: hosts send codecs that IronRDP composites into our framebuffer.
+        // H.264 pass-through to the browser (Egfx::Avc420PassThrough) waits for the viewer's
+        // WebCodecs path.
+        egfx: bascule_rdp::Egfx::On,
     };
     let connection = bascule_rdp::connect(config).await?;
     let (width, height) = connection.size();

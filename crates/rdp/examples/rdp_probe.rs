@@ -2,7 +2,8 @@
 //! framebuffer as a binary PPM.
 //!
 //! `cargo run -p bascule-rdp --example rdp_probe -- HOST PORT USER PASS [SECONDS] [SHELL]`
-//! Environment: PROBE_SECURITY=tls|nla|negotiate, PROBE_PPM=/tmp/probe.ppm, PROBE_CLIP=text.
+//! Environment: PROBE_SECURITY=tls|nla|negotiate, PROBE_EGFX=off|on|avc420, PROBE_PPM=/tmp/probe.ppm,
+//! PROBE_CLIP=text.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -28,6 +29,11 @@ async fn main() {
         Ok("tls") => Security::Tls,
         Ok("nla") => Security::Nla,
         _ => Security::Negotiate,
+    };
+    cfg.egfx = match std::env::var("PROBE_EGFX").as_deref() {
+        Ok("off") => bascule_rdp::Egfx::Off,
+        Ok("avc420") => bascule_rdp::Egfx::Avc420PassThrough,
+        _ => bascule_rdp::Egfx::On,
     };
     let t0 = Instant::now();
     let conn = match connect(cfg).await {
@@ -101,6 +107,14 @@ async fn main() {
             RdpEvent::FrameEnd => {
                 first_frame.get_or_insert(t0.elapsed());
                 "frame_end"
+            }
+            RdpEvent::GraphicsPipeline { version, avc420 } => {
+                println!("EGFX active: caps version {version:#x}, avc420 {avc420}");
+                "egfx"
+            }
+            RdpEvent::Avc420 { surface_id, width, height, data, .. } => {
+                println!("AVC420 surface {surface_id} {width}x{height}: {} bytes (not decoded)", data.len());
+                "avc420"
             }
         };
         *counts.entry(name).or_default() += 1;

@@ -22,7 +22,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::clipboard::{ClipQueue, TextClipboard};
 use crate::error::{RdpError, chain, find_io, is_eof};
-use crate::{RdpConfig, RdpConnection, ResizeSupport, Security};
+use crate::{Egfx, RdpConfig, RdpConnection, ResizeSupport, Security};
 
 pub(crate) type Framed = TokioFramed<TlsStream<TcpStream>>;
 
@@ -32,6 +32,7 @@ pub(crate) struct Connected {
     pub(crate) cert_sha256: [u8; 32],
     pub(crate) security: Security,
     pub(crate) clipboard: Option<ClipQueue>,
+    pub(crate) egfx: Egfx,
 }
 
 /// Connects and runs the connection sequence until the active stage, within `connect_timeout`.
@@ -143,7 +144,7 @@ fn connector_config(config: &RdpConfig) -> Result<ironrdp_connector::Config, Rdp
         enable_server_pointer: true,
         pointer_software_rendering: false,
         multitransport_flags: None,
-        support_dyn_vc_gfx_protocol: false,
+        support_dyn_vc_gfx_protocol: config.egfx != Egfx::Off,
     })
 }
 
@@ -162,6 +163,11 @@ async fn connect_inner(config: RdpConfig) -> Result<Connected, RdpError> {
 
     let mut connector = ClientConnector::new(connector_config(&config)?, client_addr);
     let drdynvc = DrdynvcClient::new().with_dynamic_channel(DisplayControlClient::new(|_caps| Ok(Vec::new())));
+    let drdynvc = match config.egfx {
+        Egfx::Off => drdynvc,
+        Egfx::On => drdynvc.with_dynamic_channel(crate::egfx::pipeline_client()),
+        Egfx::Avc420PassThrough => drdynvc.with_dynamic_channel(crate::egfx::PassThroughChannel::new()),
+    };
     connector.attach_static_channel(drdynvc);
     let clipboard = if config.clipboard {
         let queue = ClipQueue::default();
@@ -245,6 +251,7 @@ async fn connect_inner(config: RdpConfig) -> Result<Connected, RdpError> {
         cert_sha256,
         security,
         clipboard,
+        egfx: config.egfx,
     })
 }
 

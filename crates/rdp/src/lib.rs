@@ -7,6 +7,7 @@
 
 mod clipboard;
 mod connect;
+mod egfx;
 mod error;
 mod input;
 mod probe;
@@ -44,6 +45,25 @@ pub enum CertificatePolicy {
     AcceptAny,
 }
 
+/// Whether and how the EGFX graphics pipeline (MS-RDPEGFX, the dynamic channel
+/// "Microsoft::Windows::RDS::Graphics") is negotiated. Without it, hosts send legacy bitmap
+/// updates (RemoteFX, planar, RLE...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Egfx {
+    /// Not offered: `support_dyn_vc_gfx_protocol = false`, no EGFX channel.
+    Off,
+    /// Offered without any AVC (H.264) capability: hosts use planar, ClearCodec,
+    /// RemoteFX progressive or uncompressed, which IronRDP decodes and composites into the
+    /// framebuffer like the legacy updates ([`RdpEvent::Pixels`]).
+    #[default]
+    On,
+    /// As `On`, but the capability set also allows AVC420 (H.264 4:2:0; never AVC444). The
+    /// H.264 payloads are **not decoded** on the gateway: each one leaves as an
+    /// [`RdpEvent::Avc420`] for the browser (WebCodecs). The gateway's framebuffer does not
+    /// contain those pixels.
+    Avc420PassThrough,
+}
+
 /// Everything [`connect`] needs.
 #[derive(Clone)]
 pub struct RdpConfig {
@@ -66,6 +86,8 @@ pub struct RdpConfig {
     pub clipboard: bool,
     /// Bound for the whole of [`connect`].
     pub connect_timeout: Duration,
+    /// EGFX graphics pipeline (default [`Egfx::On`]).
+    pub egfx: Egfx,
 }
 
 impl std::fmt::Debug for RdpConfig {
@@ -85,13 +107,14 @@ impl std::fmt::Debug for RdpConfig {
             .field("keyboard_layout", &format_args!("{:#06x}", self.keyboard_layout))
             .field("clipboard", &self.clipboard)
             .field("connect_timeout", &self.connect_timeout)
+            .field("egfx", &self.egfx)
             .finish()
     }
 }
 
 impl RdpConfig {
     /// A configuration with sensible defaults (1024x768, Negotiate, AcceptAny, US keyboard,
-    /// clipboard on, 15 s timeout).
+    /// clipboard on, 15 s timeout, EGFX on without AVC).
     pub fn new(host: impl Into<String>, port: u16, username: impl Into<String>, password: impl Into<String>) -> Self {
         Self {
             host: host.into(),
@@ -108,6 +131,7 @@ impl RdpConfig {
             keyboard_layout: 0x0409,
             clipboard: true,
             connect_timeout: Duration::from_secs(15),
+            egfx: Egfx::default(),
         }
     }
 }
@@ -131,6 +155,40 @@ pub enum RdpEvent {
     ResizeSupported(bool),
     /// One batch of graphics updates is complete.
     FrameEnd,
+    /// The host confirmed EGFX capabilities (sent once, the first time): `version` is the
+    /// confirmed capability version (e.g. 0x80105 for 8.1, 0xa0701 for 10.7; 0 when IronRDP did
+    /// not know it), `avc420` whether H.264 4:2:0 may now arrive as [`RdpEvent::Avc420`].
+    GraphicsPipeline { version: u32, avc420: bool },
+    /// One EGFX AVC420 update ([`Egfx::Avc420PassThrough`] only), **not decoded**: the
+    /// `RDPGFX_WIRE_TO_SURFACE_PDU_1` with codec AVC420, as the host sent it.
+    ///
+    /// - `data`: the H.264 bitstream of the `RFX_AVC420_BITMAP_STREAM`, byte for byte (the
+    ///   specification says Annex B; IronRDP notes that some hosts send AVC length prefixes,
+    ///   see `ironrdp_egfx::pdu::is_avc_format`).
+    /// - `surface_id`, and `output_origin`: where that surface is mapped on the desktop
+    ///   (`MapSurfaceToOutput`), `None` when it is not mapped to the output.
+    /// - `surface_x`, `surface_y`, `width`, `height`: the destination rectangle, in surface
+    ///   coordinates.
+    /// - `regions`: the metablock's `regionRects` as sent, `(left, top, right, bottom)` with
+    ///   exclusive right/bottom, in surface coordinates: only these parts of the decoded
+    ///   picture are to be painted. Empty: paint the whole destination rectangle.
+    /// - `quality`: per region `(qp, progressive, quality_level)`.
+    /// - `frame_id`: the EGFX frame (`StartFrame`/`EndFrame`) it belongs to.
+    ///
+    /// The gateway framebuffer (and so [`RdpEvent::Pixels`]) does **not** contain these pixels.
+    /// Pixels for damage collected before it in the same batch are sent before it.
+    Avc420 {
+        frame_id: Option<u32>,
+        surface_id: u16,
+        output_origin: Option<(u32, u32)>,
+        surface_x: u16,
+        surface_y: u16,
+        width: u16,
+        height: u16,
+        regions: Vec<(u16, u16, u16, u16)>,
+        quality: Vec<(u8, bool, u8)>,
+        data: Vec<u8>,
+    },
 }
 
 /// Input for a running session.

@@ -11,7 +11,8 @@ use ironrdp_pdu::rdp::headers::ShareDataPdu;
 use ironrdp_pdu::rdp::session_info::{LogonErrorNotificationData, LogonErrorNotificationDataErrorCode, LogonErrorNotificationType};
 use ironrdp_pdu::{Action, WriteBuf};
 use ironrdp_session::image::DecodedImage;
-use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
+use ironrdp_egfx::client::GraphicsPipelineClient;
+use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput, composite_graphics_pipeline};
 use ironrdp_tokio::FramedWrite as _;
 use tokio::sync::mpsc::{Receiver, Sender};
 
@@ -19,7 +20,8 @@ use crate::clipboard::{ClipAction, ClipQueue, text_formats};
 use crate::connect::{Connected, Framed};
 use crate::error::{RdpError, chain, is_eof};
 use crate::input::{InputState, to_slow_path};
-use crate::{EndReason, RdpEvent, RdpInput, ResizeSupport};
+use crate::egfx::PassThroughChannel;
+use crate::{Egfx, EndReason, RdpEvent, RdpInput, ResizeSupport};
 
 /// Most PDUs handled before events are flushed and input gets a turn.
 const MAX_BATCH: usize = 128;
@@ -38,6 +40,12 @@ struct Session {
     damage: Vec<InclusiveRectangle>,
     logon_error: Option<String>,
     activation: ironrdp_connector::connection_activation::ConnectionActivationFactory,
+    egfx: Egfx,
+    /// Image size last announced (connect or `Resize`); an EGFX ResetGraphics can change it.
+    announced_size: (u16, u16),
+    egfx_announced: bool,
+    /// AVC420 payloads were sent since the last `FrameEnd`.
+    avc_sent: bool,
 }
 
 /// Internal control flow: keep going, or stop with a normal end.
@@ -56,6 +64,7 @@ pub(crate) async fn run(
         framed,
         result,
         clipboard,
+        egfx,
         ..
     } = connected;
     let fastpath_input = result
@@ -88,6 +97,10 @@ pub(crate) async fn run(
         damage: Vec::new(),
         logon_error: None,
         activation: result.activation_factory,
+        egfx,
+        announced_size: (result.desktop_size.width, result.desktop_size.height),
+        egfx_announced: false,
+        avc_sent: false,
     };
 
     // Toggle keys off, so that typed letters are lower case.
@@ -301,7 +314,10 @@ impl Session {
             return Ok(Flow::End(EndReason::InputClosed));
         }
         self.check_resize_support().await?;
-        if !self.flush_damage().await? {
+        if !self.check_graphics_pipeline().await? {
+            return Ok(Flow::End(EndReason::InputClosed));
+        }
+        if !self.flush_damage(true).await? {
             return Ok(Flow::End(EndReason::InputClosed));
         }
         Ok(Flow::Continue)
@@ -400,7 +416,84 @@ impl Session {
                 other => tracing::trace!(?other, "ignored active stage output"),
             }
         }
+        if !self.after_graphics_pipeline().await? {
+            return Ok(Flow::End(EndReason::InputClosed));
+        }
         Ok(Flow::Continue)
+    }
+
+    /// EGFX follow-up after each PDU:
+    /// - composites the pass-through channel's decoded output (`ActiveStage` does that itself
+    ///   only for a plain `GraphicsPipelineClient`);
+    /// - announces a size change made by an EGFX ResetGraphics (with EGFX, that is how a
+    ///   host resizes, instead of deactivation-reactivation);
+    /// - sends the AVC420 payloads, after the pixels of the damage collected so far.
+    async fn after_graphics_pipeline(&mut self) -> Result<bool, RdpError> {
+        if self.egfx == Egfx::Off {
+            return Ok(true);
+        }
+        let mut frames = Vec::new();
+        if let Some(mut channel) = self.stage.get_dvc_mut::<PassThroughChannel>() {
+            let channel = channel.processor_mut();
+            let composited = composite_graphics_pipeline(channel.client_mut(), &mut self.image)
+                .map_err(|e| RdpError::Protocol(format!("EGFX: {}", chain(&e))))?;
+            if composited.reset {
+                self.damage.push(full_rect(self.image.width(), self.image.height()));
+            }
+            self.damage.extend(composited.regions);
+            frames = channel.take_frames();
+        }
+        let size = self.size();
+        if size != self.announced_size {
+            self.announced_size = size;
+            tracing::info!(width = size.0, height = size.1, "EGFX graphics reset to a new size");
+            if !self.emit(RdpEvent::Resize { width: size.0, height: size.1 }).await? {
+                return Ok(false);
+            }
+            self.damage.push(full_rect(size.0, size.1));
+        }
+        if !frames.is_empty() {
+            if !self.flush_damage(false).await? {
+                return Ok(false);
+            }
+            self.avc_sent = true;
+            for frame in frames {
+                if !self.emit(frame.into()).await? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends `GraphicsPipeline` once the host has confirmed EGFX capabilities.
+    async fn check_graphics_pipeline(&mut self) -> Result<bool, RdpError> {
+        if self.egfx_announced {
+            return Ok(true);
+        }
+        let status = |c: &GraphicsPipelineClient| {
+            c.is_active().then(|| {
+                let version = c.negotiated_capabilities().map_or(0, |caps| caps.version().0);
+                (version, c.codec_capabilities().avc420)
+            })
+        };
+        let confirmed = match self.egfx {
+            Egfx::Off => None,
+            Egfx::On => self
+                .stage
+                .get_dvc::<GraphicsPipelineClient>()
+                .and_then(|c| status(c.processor())),
+            Egfx::Avc420PassThrough => self
+                .stage
+                .get_dvc::<PassThroughChannel>()
+                .and_then(|c| status(c.processor().client())),
+        };
+        let Some((version, avc420)) = confirmed else {
+            return Ok(true);
+        };
+        self.egfx_announced = true;
+        tracing::info!(version = format_args!("{version:#x}"), avc420, "EGFX graphics pipeline active");
+        self.emit(RdpEvent::GraphicsPipeline { version, avc420 }).await
     }
 
     /// Deactivation-reactivation sequence (new desktop size, or a server-side reset).
@@ -445,6 +538,7 @@ impl Session {
                         input_flags.intersects(InputFlags::FASTPATH_INPUT | InputFlags::FASTPATH_INPUT_2);
                     self.image = DecodedImage::new(PixelFormat::RgbA32, desktop_size.width, desktop_size.height);
                     self.damage.clear();
+                    self.announced_size = (desktop_size.width, desktop_size.height);
                     tracing::info!(width = desktop_size.width, height = desktop_size.height, "reactivated");
                     return self
                         .emit(RdpEvent::Resize {
@@ -476,9 +570,13 @@ impl Session {
         Ok(())
     }
 
-    /// Copies the damaged rectangles out of the image and ends the frame.
-    async fn flush_damage(&mut self) -> Result<bool, RdpError> {
+    /// Copies the damaged rectangles out of the image and, with `frame_end`, ends the frame.
+    async fn flush_damage(&mut self, frame_end: bool) -> Result<bool, RdpError> {
         if self.damage.is_empty() {
+            // A batch with only AVC420 payloads still ends with a FrameEnd.
+            if frame_end && std::mem::take(&mut self.avc_sent) {
+                return self.emit(RdpEvent::FrameEnd).await;
+            }
             return Ok(true);
         }
         let damage = std::mem::take(&mut self.damage);
@@ -501,7 +599,21 @@ impl Session {
                 return Ok(false);
             }
         }
+        if !frame_end {
+            return Ok(true);
+        }
+        self.avc_sent = false;
         self.emit(RdpEvent::FrameEnd).await
+    }
+}
+
+/// The whole `w` x `h` image as an inclusive rectangle (clamped away later when empty).
+fn full_rect(w: u16, h: u16) -> InclusiveRectangle {
+    InclusiveRectangle {
+        left: 0,
+        top: 0,
+        right: w.saturating_sub(1),
+        bottom: h.saturating_sub(1),
     }
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bascule_rdp::{CertificatePolicy, EndReason, RdpEvent, RdpInput, Security, connect};
+use bascule_rdp::{CertificatePolicy, Egfx, EndReason, RdpEvent, RdpInput, Security, connect};
 use common::{Desktop, Framebuffer, ShadowAuth, config, unique, us_scancode};
 use tokio::sync::mpsc;
 
@@ -111,6 +111,73 @@ async fn tls_framebuffer_matches_screenshot() {
     assert!(diff.iter().all(|d| *d < 8.0), "framebuffer differs from the screenshot: {diff:?}");
 
     assert_eq!(run.close().await, EndReason::InputClosed);
+}
+
+/// Default `Egfx::On`: the EGFX channel opens and the caps are confirmed without AVC; FreeRDP
+/// 2.11 shadow then still paints with legacy bitmaps (checked by the screenshot test above).
+/// `Avc420PassThrough`: shadow confirms 8.1 with AVC420 and sends H.264, which leaves
+/// undecoded as `Avc420` events while the session keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egfx_negotiation_and_avc420_pass_through() {
+    let desktop = Desktop::start(ShadowAuth::TlsNoAuth);
+    for mode in [Egfx::On, Egfx::Avc420PassThrough] {
+        let mut cfg = config(desktop.port);
+        cfg.security = Security::Tls;
+        cfg.egfx = mode;
+        let conn = connect(cfg).await.unwrap_or_else(|e| panic!("connect: {e}; shadow log: {}", desktop.log()));
+        let (w, h) = conn.size();
+        let mut run = start(conn);
+        let mut fb = Framebuffer::new(w, h);
+        let done = run
+            .pump_until(&mut fb, Duration::from_secs(20), |fb| match mode {
+                Egfx::Avc420PassThrough => !fb.avc420.is_empty(),
+                _ => fb.pixel_events > 0,
+            })
+            .await;
+        // The confirmation may come after the last FrameEnd of a static screen.
+        run.pump_quiet(&mut fb, Duration::from_millis(1500), Duration::from_secs(5)).await;
+        println!(
+            "EGFX {mode:?}: confirmed {:?}, {} pixel events, {} AVC420 events, {} frames",
+            fb.egfx.map(|(v, a)| (format!("{v:#x}"), a)),
+            fb.pixel_events,
+            fb.avc420.len(),
+            fb.frames
+        );
+        assert!(done, "{mode:?}: no expected updates within 20 s");
+        match mode {
+            Egfx::On => {
+                assert_eq!(fb.egfx, Some((0xa0701, false)));
+                assert!(fb.avc420.is_empty());
+            }
+            _ => {
+                assert_eq!(fb.egfx, Some((0x80105, true)));
+                let RdpEvent::Avc420 { surface_id, output_origin, surface_x, surface_y, width, height, regions, data, frame_id, .. } =
+                    &fb.avc420[0]
+                else {
+                    unreachable!()
+                };
+                println!(
+                    "FIRST-AVC420: frame {frame_id:?} surface {surface_id} at {output_origin:?}, rect {surface_x},{surface_y} {width}x{height}, {} regions, {} bytes, head {}",
+                    regions.len(),
+                    data.len(),
+                    bascule_rdp::hex(&data[..data.len().min(16)])
+                );
+                assert!(frame_id.is_some());
+                assert_eq!(*output_origin, Some((0, 0)));
+                assert!(*width > 0 && *height > 0 && surface_x + width <= w && surface_y + height <= h);
+                // An H.264 Annex B stream with a sequence parameter set (NAL type 7) and an
+                // IDR slice (type 5), as a first picture must have.
+                let nal_types: Vec<u8> = data
+                    .windows(4)
+                    .filter(|w| w[..3] == [0, 0, 1])
+                    .map(|w| w[3] & 0x1f)
+                    .collect();
+                assert!(data.starts_with(&[0, 0, 0, 1]) || data.starts_with(&[0, 0, 1]), "not Annex B");
+                assert!(nal_types.contains(&7) && nal_types.contains(&5), "NAL types {nal_types:?}");
+            }
+        }
+        assert_eq!(run.close().await, EndReason::InputClosed);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -249,6 +249,10 @@ pub struct Framebuffer {
     pub covered: Vec<bool>,
     pub frames: usize,
     pub pixel_events: usize,
+    /// `GraphicsPipeline { version, avc420 }`, when it came.
+    pub egfx: Option<(u32, bool)>,
+    /// `Avc420` events (not painted: the gateway does not decode them).
+    pub avc420: Vec<RdpEvent>,
 }
 
 impl Framebuffer {
@@ -261,6 +265,8 @@ impl Framebuffer {
             covered: vec![false; n],
             frames: 0,
             pixel_events: 0,
+            egfx: None,
+            avc420: Vec::new(),
         }
     }
 
@@ -281,6 +287,8 @@ impl Framebuffer {
             }
             RdpEvent::Resize { width, height } => *self = Framebuffer::new(*width, *height),
             RdpEvent::FrameEnd => self.frames += 1,
+            RdpEvent::GraphicsPipeline { version, avc420 } => self.egfx = Some((*version, *avc420)),
+            RdpEvent::Avc420 { .. } => self.avc420.push(ev.clone()),
             _ => {}
         }
     }

@@ -24,7 +24,7 @@ SESMAN_PORT=3350
 # x11-apps (xwd) and x11-xserver-utils (xsetroot) are used by crates/desktop.
 PACKAGES=(xvfb xauth x11-utils x11-apps x11-xserver-utils xdotool openbox xterm xfonts-base
   fonts-dejavu-core imagemagick x11vnc tigervnc-standalone-server tigervnc-tools chromium
-  procps iproute2 netcat-openbsd
+  procps iproute2 netcat-openbsd xclip
   freerdp2-shadow-x11 freerdp2-x11 winpr-utils xrdp xorgxrdp ssl-cert)
 
 LOGS=$TB_DIR/logs

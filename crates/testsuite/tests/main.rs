@@ -11,7 +11,10 @@
 //! - `rdp`: RDP hosts through the gateway: freerdp-shadow-cli (TLS, NLA, trust on first use),
 //!   the testbed's xrdp (service account, reattach, pass-through, published application) and
 //!   hostile RDP servers.
+//! - `clipboard`: the clipboard both ways and the per-resource `clipboard_in` / `clipboard_out`
+//!   policy, against x11vnc and the testbed's xrdp.
 
+mod clipboard;
 mod gateway;
 mod hostile;
 mod rdp;

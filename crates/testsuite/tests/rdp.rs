@@ -315,6 +315,8 @@ fn read_owned_file(path: &Path, uid: u32) -> Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xrdp_service_account_reattach_and_passthrough() -> Result<()> {
+    // A second connection as testuser takes the xrdp session over: wait for the other tests.
+    let _session = crate::support::xrdp_testbed_session_lock().await;
     let xrdp = xrdp_from_testbed()?;
     let uid = uid_of(&xrdp.user)?;
     let xrdp_resource = |id: &str| {

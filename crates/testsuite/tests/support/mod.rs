@@ -333,3 +333,11 @@ pub(crate) fn run_isolated_test(test: &str) -> Result<()> {
     eprintln!("{stderr}");
     Ok(())
 }
+
+/// Serialises the tests that log in to the testbed's xrdp as its unix user (`TB_RDP_USER`): they
+/// all land in the same xrdp session, and a second connection takes that session over from the
+/// first. Hold the guard for as long as the connection is open.
+pub(crate) async fn xrdp_testbed_session_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
+}

@@ -22,15 +22,15 @@ export function requireTools() {
 }
 
 /**
- * Starts `bascule demo` on a free port and resolves when it prints its URL and login.
- * @returns {Promise<{url: string, user: string, password: string, display: string, stop: () => Promise<void>, output: () => string}>}
+ * Runs `bascule ARGS` in the background and resolves when `ready(output)` returns a value.
+ * @template T
+ * @param {string[]} args
+ * @param {(output: string) => T | undefined} ready
+ * @param {string} what
+ * @returns {Promise<T & {stop: () => Promise<void>, output: () => string}>}
  */
-export function startDemo() {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bascule-e2e-'));
-  const child = spawn(binary, ['demo', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BASCULE_LOG: 'info' },
-  });
+function spawnBascule(args, ready, what) {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BASCULE_LOG: 'info' } });
   let out = '';
   const collect = (/** @type {Buffer} */ chunk) => { out += chunk.toString(); };
   child.stdout.on('data', collect);
@@ -42,20 +42,30 @@ export function startDemo() {
     setTimeout(() => child.kill('SIGKILL'), 10000).unref();
   });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bascule demo did not start in 60 s:\n${out}`)), 60000);
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`bascule demo exited (${code}):\n${out}`)); });
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in 60 s:\n${out}`)), 60000);
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${what} exited (${code}):\n${out}`)); });
     const poll = setInterval(() => {
-      const url = out.match(/URL:\s+(https:\/\/\S+)/)?.[1];
-      const password = out.match(/Password:\s+(\S+)/)?.[1];
-      const display = out.match(/desktop (:\d+) served by/)?.[1];
-      if (url && password && display) {
+      // Strip the colour codes tracing may add before matching.
+      const value = ready(out.replace(/\x1b\[[0-9;]*m/g, ''));
+      if (value) {
         clearInterval(poll);
         clearTimeout(timer);
         child.removeAllListeners('exit');
-        resolve({ url, user: 'demo', password, display, stop, output: () => out });
+        resolve({ ...value, stop, output: () => out });
       }
     }, 100);
   });
+}
+
+/** Starts `bascule demo` on a free port and resolves when it prints its URL and login. */
+export function startDemo() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bascule-e2e-'));
+  return spawnBascule(['demo', '--listen', '127.0.0.1:0', '--data-dir', dataDir], (out) => {
+    const url = out.match(/URL:\s+(https:\/\/\S+)/)?.[1];
+    const password = out.match(/Password:\s+(\S+)/)?.[1];
+    const display = out.match(/desktop (:\d+) served by/)?.[1];
+    return url && password && display ? { url, user: 'demo', password, display } : undefined;
+  }, 'bascule demo');
 }
 
 /** Launches headless Chromium with its own profile. */
@@ -146,39 +156,12 @@ export function bascule(args, input) {
   return execFileSync(binary, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }).trim();
 }
 
-/**
- * Starts `bascule serve --config FILE` and resolves with its https URL once it listens.
- * @param {string} configPath
- */
+/** Starts `bascule serve --config FILE` and resolves with its https URL once it listens. */
 export function startServe(configPath) {
-  const child = spawn(binary, ['serve', '--config', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BASCULE_LOG: 'info' },
-  });
-  let out = '';
-  const collect = (/** @type {Buffer} */ chunk) => { out += chunk.toString(); };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const stop = () => new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(undefined);
-    child.on('exit', () => resolve(undefined));
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 10000).unref();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bascule serve did not start in 30 s:\n${out}`)), 30000);
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`bascule serve exited (${code}):\n${out}`)); });
-    const poll = setInterval(() => {
-      // Strip the colour codes tracing may add, then find the address.
-      const address = out.replace(/\x1b\[[0-9;]*m/g, '').match(/gateway listening address=(\S+)/)?.[1];
-      if (address) {
-        clearInterval(poll);
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        resolve({ url: `https://${address}/`, stop, output: () => out });
-      }
-    }, 100);
-  });
+  return spawnBascule(['serve', '--config', configPath], (out) => {
+    const address = out.match(/gateway listening address=(\S+)/)?.[1];
+    return address ? { url: `https://${address}/` } : undefined;
+  }, 'bascule serve');
 }
 
 /** The testbed's endpoints (scripts/testbed.sh up writes them). */

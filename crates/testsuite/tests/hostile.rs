@@ -111,35 +111,11 @@ async fn absurd_server_init_size_is_too_large() -> Result<()> {
     Ok(())
 }
 
-/// Name of the environment variable that tells a re-executed test binary to run the isolated
-/// part of a test.
-const ISOLATED: &str = "BASCULE_TESTSUITE_ISOLATED";
-
-/// Runs this test again in a child process (`cargo test` runs tests in parallel threads of one
-/// process, so memory can only be measured alone), and checks that exactly it ran and passed.
-fn run_isolated(test: &str) -> Result<()> {
-    let exe = std::env::current_exe().context("current test binary")?;
-    let output = tokio::task::block_in_place(|| {
-        std::process::Command::new(exe)
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
-            .env(ISOLATED, test)
-            .output()
-    })
-    .context("re-running the test binary")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() || !stdout.contains("1 passed") {
-        bail!("isolated run of {test} failed ({}):\n{stdout}\n{stderr}", output.status);
-    }
-    eprintln!("{stderr}");
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zlib_bomb_is_a_protocol_error_and_memory_stays_bounded() -> Result<()> {
     const NAME: &str = "hostile::zlib_bomb_is_a_protocol_error_and_memory_stays_bounded";
-    if std::env::var(ISOLATED).as_deref() != Ok(NAME) {
-        return run_isolated(NAME);
+    if !crate::support::is_isolated_run(NAME) {
+        return crate::support::run_isolated_test(NAME);
     }
     // 256 MiB of zeros behind a 16x16 ZRLE rectangle (a raw tile needs 1 + 768 bytes).
     let bomb = tokio::task::block_in_place(|| -> Result<Vec<u8>> {

@@ -23,7 +23,11 @@ function sh(command) {
   return execFileSync('bash', ['-c', command], { encoding: 'utf8' });
 }
 
-/** A unix user with no running session, whose xrdp session is openbox + a UTF-8 xterm. */
+/**
+ * A unix user with no running session, whose xrdp session is a UTF-8 xterm at the top left.
+ * No window manager: X then gives the keyboard to the window under the pointer, so typing does
+ * not depend on when a window manager gets round to focusing the window.
+ */
 function prepareUnixUser() {
   sh(`id ${UNIX_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash ${UNIX_USER}`);
   sh(`echo '${UNIX_USER}:${UNIX_PASS}' | chpasswd`);
@@ -31,8 +35,7 @@ function prepareUnixUser() {
   const home = sh(`getent passwd ${UNIX_USER} | cut -d: -f6`).trim();
   fs.writeFileSync(`${home}/startwm.sh`, `#!/bin/sh
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
-openbox &
-exec xterm -name ${UNIX_USER} -title ${UNIX_USER} -fa Monospace -fs 11 -e bash --norc
+exec xterm -name ${UNIX_USER} -title ${UNIX_USER} -geometry 100x30+0+0 -fa Monospace -fs 11 -e bash --norc
 `, { mode: 0o755 });
   sh(`chown ${UNIX_USER}: ${home}/startwm.sh`);
 }
@@ -149,10 +152,12 @@ test('AZERTY typing reaches the xrdp session, composed by the host with its Fren
   const cdp = await context.newCDPSession(page);
   const token = [...crypto.randomBytes(5)].map((b) => 'bcdfghjkl'[b % 9]).join('');
   const file = `/tmp/bascule-rdp-azerty-${token}`;
-  // openbox centres the session's only window: click in the middle of the screen to focus it.
+  // The xterm sits at the top left of the remote screen: put the pointer (and so the keyboard)
+  // over it with a click at remote pixel (200, 150).
   const box = await page.locator('canvas').boundingBox();
   assert.ok(box, 'the canvas is visible');
-  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  const scale = box.width / (await page.evaluate(() => window.bascule.canvas.width));
+  await page.mouse.click(box.x + 200 * scale, box.y + 150 * scale);
   await page.waitForTimeout(300);
   await typeAzerty(cdp, `printf '%s' 'éçè€êà' > ${file}`);
   await page.keyboard.press('Enter');

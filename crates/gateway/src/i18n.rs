@@ -67,7 +67,7 @@ pub(crate) fn t(lang: Lang, key: &str) -> &'static str {
             "The form has expired. Reload the page and try again.",
         ),
         "portal.title" => ("Mes bureaux et applications", "My desktops and applications"),
-        "portal.hello" => ("Bonjour", "Hello"),
+        "portal.hello" => ("Bonjour,", "Hello,"),
         "portal.empty" => (
             "Aucune ressource ne vous est attribuée. Contactez l'assistance.",
             "No resource is assigned to you. Contact the helpdesk.",

@@ -4,8 +4,9 @@
 #   scripts/test.sh
 #
 # Order: type-check and unit-test the browser code, build, start the testbed peers
-# (scripts/testbed.sh), run the Rust tests (unit, integration against real x11vnc and TigerVNC,
-# fuzz-corpus replay), then the end-to-end tests in headless Chromium.
+# (scripts/testbed.sh) and a throw-away PostgreSQL (for bascule-store), run the Rust tests (unit,
+# integration against real x11vnc and TigerVNC, SQLite and PostgreSQL, fuzz-corpus replay), then
+# the end-to-end tests in headless Chromium.
 set -Eeuo pipefail
 T0=$(date +%s)
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -40,10 +41,19 @@ count_node "$LOG_DIR/web.log"
 step "build (cargo build --workspace --all-targets)"
 cargo build --workspace --all-targets --locked
 
+# One EXIT trap stops whatever was started: the testbed peers and PostgreSQL.
+cleanup() {
+  stop_postgres
+  [ -z "${TB_DIR:-}" ] || "$ROOT/scripts/testbed.sh" down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
 step "start the testbed peers (scripts/testbed.sh up)"
 export TB_DIR="$LOG_DIR/testbed"
 TB_SKIP_INSTALL=1 "$ROOT/scripts/testbed.sh" up
-trap '"$ROOT/scripts/testbed.sh" down >/dev/null 2>&1 || true' EXIT
+
+step "start PostgreSQL for the bascule-store tests"
+start_postgres "$LOG_DIR/pg"
 
 step "Rust tests (cargo test --workspace)"
 status=0

@@ -18,6 +18,12 @@ TB_SHADOW_NLA_PORT=${TB_SHADOW_NLA_PORT:-3392}
 TB_XRDP_PORT=${TB_XRDP_PORT:-3389}
 TB_USER=${TB_USER:-testuser}
 TB_PASS=${TB_PASS:-testpass}
+TB_WITH_SLAPD=${TB_WITH_SLAPD:-1}
+TB_LDAP_PORT=${TB_LDAP_PORT:-389}
+TB_LDAPS_PORT=${TB_LDAPS_PORT:-636}
+TB_LDAP_ADMIN_PASS=${TB_LDAP_ADMIN_PASS:-adminpass}
+LDAP_BASE=dc=example,dc=org
+LDAP_ADMIN_DN=cn=admin,$LDAP_BASE
 # xrdp reads the sesman port from /etc/xrdp/sesman.ini whatever --config says, so it stays 3350.
 SESMAN_PORT=3350
 
@@ -25,7 +31,8 @@ SESMAN_PORT=3350
 PACKAGES=(xvfb xauth x11-utils x11-apps x11-xserver-utils xdotool openbox xterm xfonts-base
   fonts-dejavu-core imagemagick x11vnc tigervnc-standalone-server tigervnc-tools chromium
   procps iproute2 netcat-openbsd xclip
-  freerdp2-shadow-x11 freerdp2-x11 winpr-utils xrdp xorgxrdp ssl-cert)
+  freerdp2-shadow-x11 freerdp2-x11 winpr-utils xrdp xorgxrdp ssl-cert
+  slapd ldap-utils openssl)
 
 LOGS=$TB_DIR/logs
 PIDS=$TB_DIR/pids
@@ -54,6 +61,11 @@ Usage: scripts/testbed.sh install|up|down|status|--help
                Xorg session (:10 and up) running ~/startwm.sh = openbox + xterm "xrdp-session" (the session
                ends when that xterm exits). Credentials sent with INFO_AUTOLOGON skip xrdp's login screen and
                land in that Xorg session (xrdp.ini copy: autorun=Xorg). Sessions survive disconnects.
+             OpenLDAP slapd (unless TB_WITH_SLAPD=0) on ldap://127.0.0.1:$TB_LDAP_PORT (StartTLS too) and
+               ldaps://127.0.0.1:$TB_LDAPS_PORT, self-signed certificate \$TB_DIR/ldap/tls/cert.pem (CN=localhost,
+               SAN IP 127.0.0.1), base $LDAP_BASE, rootdn $LDAP_ADMIN_DN / \$TB_LDAP_ADMIN_PASS, memberof
+               overlay; loaded with ldapadd: uid=alice (alicepass) and uid=bob (bobpass) in ou=people,
+               groupOfNames cn=admins (alice) and cn=staff (alice, bob) in ou=groups. Wiped on every up.
            exits 0 once the VNC ports answer "RFB 003.008" and the RDP ports answer an X.224 Connection
            Request with a reply starting 03 00
   down     stop exactly the processes listed in \$TB_DIR/pids and their process groups (TERM, then KILL after
@@ -61,13 +73,16 @@ Usage: scripts/testbed.sh install|up|down|status|--help
   status   probe every peer that up started, print ok/FAIL, exit non-zero if any FAIL
 
 Files: \$TB_DIR/pids ("name pid"), \$TB_DIR/env (TB_X11VNC_ADDR=..., TB_TIGER_PASS=..., TB_SHADOW_TLS_ADDR=...,
-  TB_SHADOW_NLA_ADDR=..., TB_XRDP_ADDR=..., TB_RDP_USER=..., TB_RDP_PASS=...; the lines of a disabled peer are
+  TB_SHADOW_NLA_ADDR=..., TB_XRDP_ADDR=..., TB_RDP_USER=..., TB_RDP_PASS=..., TB_LDAP_URL=..., TB_LDAPS_URL=...,
+  TB_LDAP_BASE=..., TB_LDAP_ADMIN_DN=..., TB_LDAP_ADMIN_PASS=..., TB_LDAP_CA=...; the lines of a disabled peer are
   left out), \$TB_DIR/logs/*.log, \$TB_DIR/xrdp/{xrdp,sesman}.ini (copies; /etc/xrdp is never edited),
-  \$TB_DIR/shadow-{tls,nla}-home (HOME of each freerdp-shadow-cli: its certificate), \$TB_DIR/shadow.sam
+  \$TB_DIR/shadow-{tls,nla}-home (HOME of each freerdp-shadow-cli: its certificate), \$TB_DIR/shadow.sam,
+  \$TB_DIR/ldap/{slapd.conf,data.ldif,db/,tls/}
 Environment (defaults): TB_DIR ($TB_DIR) TB_DISPLAY (5) TB_X11VNC_PORT (5905) TB_TIGER_DISPLAY (6)
   TB_TIGER_PORT (5906) TB_VNC_PASS (vncpass) TB_SKIP_INSTALL (0) TB_TIMEOUT (20 s per peer)
   TB_WITH_SHADOW (1; 0 = no freerdp-shadow-cli) TB_SHADOW_TLS_PORT (3390) TB_SHADOW_NLA_PORT (3392)
   TB_WITH_XRDP (1; 0 = no xrdp) TB_XRDP_PORT (3389) TB_USER (testuser; not root) TB_PASS (testpass)
+  TB_WITH_SLAPD (1; 0 = no slapd) TB_LDAP_PORT (389) TB_LDAPS_PORT (636) TB_LDAP_ADMIN_PASS (adminpass)
   Displays: keep TB_DISPLAY and TB_TIGER_DISPLAY below 10 (xrdp sessions take :10 and up).
 Packages: ${PACKAGES[*]}
 EOF
@@ -82,6 +97,8 @@ do_install() (
   done
   if [ ${#missing[@]} -eq 0 ]; then say "install: all ${#PACKAGES[@]} packages present"; return 0; fi
   say "install: missing: ${missing[*]}"
+  # slapd: no default database from the postinst (the testbed runs its own slapd.conf)
+  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
@@ -257,6 +274,135 @@ start_xrdp() {
 }
 listening() { [ -n "$(port_holder "$1")" ]; }
 
+# ------------------------------------------------------------------ LDAP
+ldap_url() { echo "ldap://127.0.0.1:$TB_LDAP_PORT"; }
+ldaps_url() { echo "ldaps://127.0.0.1:$TB_LDAPS_PORT"; }
+# ldap_bind_ok URL DN PASS [ldapwhoami options]: a simple bind as DN succeeds (TLS trusts only our certificate)
+ldap_bind_ok() {
+  local url=$1 dn=$2 pw=$3; shift 3
+  LDAPTLS_CACERT=$TB_DIR/ldap/tls/cert.pem LDAPTLS_REQCERT=demand timeout 5 \
+    ldapwhoami -x -o nettimeout=3 -H "$url" -D "$dn" -w "$pw" "$@" | grep -qi "^dn:$dn\$"
+}
+ldap_root_ok() { ldap_bind_ok "$(ldap_url)" "$LDAP_ADMIN_DN" "$TB_LDAP_ADMIN_PASS"; }
+alice_ok() { ldap_bind_ok "$1" "uid=alice,ou=people,$LDAP_BASE" alicepass "${@:2}"; }
+
+# start_slapd: slapd in the foreground (-d 0) with $TB_DIR/ldap/slapd.conf and a fresh database, then the test
+# entries through ldapadd (so that the memberof overlay fills memberOf)
+start_slapd() {
+  local l=$TB_DIR/ldap hash
+  rm -rf "$l"
+  mkdir -p "$l/db" "$l/tls"
+  cat > "$l/tls/openssl.cnf" <<EOF
+[req]
+prompt = no
+distinguished_name = dn
+x509_extensions = ext
+[dn]
+CN = localhost
+[ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+EOF
+  openssl req -x509 -newkey rsa:2048 -nodes -days 365 -config "$l/tls/openssl.cnf" \
+    -keyout "$l/tls/key.pem" -out "$l/tls/cert.pem" > "$LOGS/slapd-openssl.log" 2>&1 \
+    || fail "openssl req (slapd certificate) failed" slapd-openssl
+  chmod 600 "$l/tls/key.pem"
+  hash=$(slappasswd -s "$TB_LDAP_ADMIN_PASS") || fail "slappasswd failed"
+  cat > "$l/slapd.conf" <<EOF
+# Written by Bascule's scripts/testbed.sh
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+pidfile $l/slapd.pid
+argsfile $l/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload memberof
+TLSCertificateFile $l/tls/cert.pem
+TLSCertificateKeyFile $l/tls/key.pem
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+database mdb
+maxsize 104857600
+suffix "$LDAP_BASE"
+rootdn "$LDAP_ADMIN_DN"
+rootpw $hash
+directory $l/db
+index objectClass eq
+index uid eq
+index member eq
+overlay memberof
+EOF
+  slaptest -Q -u -f "$l/slapd.conf" > "$LOGS/slaptest.log" 2>&1 || fail "slaptest rejected $l/slapd.conf" slaptest
+  start slapd slapd -d 0 -f "$l/slapd.conf" -h "$(ldap_url)/ $(ldaps_url)/"
+  wait_until "slapd rootdn bind on $(ldap_url)" slapd ldap_root_ok
+  local p=ou=people,$LDAP_BASE g=ou=groups,$LDAP_BASE
+  cat > "$l/data.ldif" <<EOF
+dn: $LDAP_BASE
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: Example
+
+dn: $p
+objectClass: organizationalUnit
+ou: people
+
+dn: $g
+objectClass: organizationalUnit
+ou: groups
+
+dn: uid=alice,$p
+objectClass: inetOrgPerson
+objectClass: posixAccount
+uid: alice
+cn: Alice Martin
+sn: Martin
+givenName: Alice
+displayName: Alice Martin
+mail: alice@example.org
+uidNumber: 10001
+gidNumber: 10001
+homeDirectory: /home/alice
+loginShell: /bin/bash
+userPassword: alicepass
+
+dn: uid=bob,$p
+objectClass: inetOrgPerson
+objectClass: posixAccount
+uid: bob
+cn: Bob Durand
+sn: Durand
+givenName: Bob
+mail: bob@example.org
+uidNumber: 10002
+gidNumber: 10002
+homeDirectory: /home/bob
+loginShell: /bin/bash
+userPassword: bobpass
+
+dn: cn=admins,$g
+objectClass: groupOfNames
+cn: admins
+member: uid=alice,$p
+
+dn: cn=staff,$g
+objectClass: groupOfNames
+cn: staff
+member: uid=alice,$p
+member: uid=bob,$p
+EOF
+  ldapadd -x -H "$(ldap_url)" -D "$LDAP_ADMIN_DN" -w "$TB_LDAP_ADMIN_PASS" -f "$l/data.ldif" \
+    > "$LOGS/slapd-ldapadd.log" 2>&1 || fail "ldapadd of $l/data.ldif failed" slapd-ldapadd
+  wait_until "ldapwhoami as alice on $(ldap_url)" slapd alice_ok "$(ldap_url)"
+  wait_until "ldapwhoami as alice on $(ldaps_url)" slapd alice_ok "$(ldaps_url)"
+  wait_until "ldapwhoami as alice with StartTLS on $(ldap_url)" slapd alice_ok "$(ldap_url)" -ZZ
+}
+
 # ------------------------------------------------------------------ up
 do_up() {
   [ "$TB_SKIP_INSTALL" = 1 ] || do_install
@@ -278,6 +424,7 @@ do_up() {
     ports+=("$TB_XRDP_PORT" "$SESMAN_PORT")
     [ "$TB_USER" != root ] || { say "FAIL: TB_USER=root is not allowed (up sets its password, down kills its processes)"; exit 1; }
   fi
+  [ "$TB_WITH_SLAPD" = 1 ] && ports+=("$TB_LDAP_PORT" "$TB_LDAPS_PORT")
   for p in "${ports[@]}"; do
     why=$(port_holder "$p")
     [ -z "$why" ] || { say "FAIL: port $p is taken: $why (override with TB_*_PORT; sesman's $SESMAN_PORT is fixed)"; exit 1; }
@@ -313,6 +460,8 @@ do_up() {
   # 3. freerdp-shadow-cli sharing the x11vnc desktop; 4. xrdp with per-user Xorg sessions
   if [ "$TB_WITH_SHADOW" = 1 ]; then start_shadows "$d"; fi
   if [ "$TB_WITH_XRDP" = 1 ]; then start_xrdp; fi
+  # 5. OpenLDAP slapd
+  if [ "$TB_WITH_SLAPD" = 1 ]; then start_slapd; fi
 
   cat > "$ENVF" <<EOF
 TB_X11VNC_ADDR=127.0.0.1:$TB_X11VNC_PORT
@@ -329,6 +478,16 @@ EOF
   if [ "$TB_WITH_XRDP" = 1 ]; then echo "TB_XRDP_ADDR=127.0.0.1:$TB_XRDP_PORT" >> "$ENVF"; fi
   if [ "$TB_WITH_SHADOW" = 1 ] || [ "$TB_WITH_XRDP" = 1 ]; then
     printf 'TB_RDP_USER=%s\nTB_RDP_PASS=%s\n' "$TB_USER" "$TB_PASS" >> "$ENVF"
+  fi
+  if [ "$TB_WITH_SLAPD" = 1 ]; then
+    cat >> "$ENVF" <<EOF
+TB_LDAP_URL=$(ldap_url)
+TB_LDAPS_URL=$(ldaps_url)
+TB_LDAP_BASE=$LDAP_BASE
+TB_LDAP_ADMIN_DN=$LDAP_ADMIN_DN
+TB_LDAP_ADMIN_PASS=$TB_LDAP_ADMIN_PASS
+TB_LDAP_CA=$TB_DIR/ldap/tls/cert.pem
+EOF
   fi
   trap - ERR
   say "up: $(wc -l < "$PIDS") processes in $PIDS, endpoints in $ENVF"
@@ -405,6 +564,10 @@ do_status() {
     chk "xrdp-sesman port $SESMAN_PORT"       listening "$SESMAN_PORT"
     chk "xrdp $addr"                          x224_ok "${addr##*:}"
   fi
+  addr=$(sed -n 's/^TB_LDAP_URL=//p' "$ENVF" 2>/dev/null)
+  [ -z "$addr" ] || chk "slapd $addr (bind as alice)" alice_ok "$addr"
+  addr=$(sed -n 's/^TB_LDAPS_URL=//p' "$ENVF" 2>/dev/null)
+  [ -z "$addr" ] || chk "slapd $addr (bind as alice)" alice_ok "$addr"
   return $rc
 }
 

@@ -233,6 +233,11 @@ impl Session {
                 return Ok(());
             }
         };
+        self.send_clipboard(messages).await
+    }
+
+    /// Encodes clipboard channel messages and writes them to the server.
+    async fn send_clipboard(&mut self, messages: ironrdp_cliprdr::CliprdrSvcMessages<ironrdp_cliprdr::Client>) -> Result<(), RdpError> {
         let frame = self
             .stage
             .process_svc_processor_messages(messages)
@@ -254,11 +259,7 @@ impl Session {
                     let Some(cliprdr) = self.stage.get_svc_processor_mut::<CliprdrClient>() else { continue };
                     match cliprdr.initiate_paste(format) {
                         Ok(messages) => {
-                            let frame = self
-                                .stage
-                                .process_svc_processor_messages(messages)
-                                .map_err(|e| RdpError::Protocol(format!("clipboard: {}", chain(&e))))?;
-                            self.write(&frame).await?;
+                            self.send_clipboard(messages).await?;
                         }
                         Err(e) => tracing::warn!(error = %e, "clipboard: cannot paste"),
                     }
@@ -274,11 +275,7 @@ impl Session {
                     let Some(cliprdr) = self.stage.get_svc_processor_mut::<CliprdrClient>() else { continue };
                     match cliprdr.submit_format_data(response) {
                         Ok(messages) => {
-                            let frame = self
-                                .stage
-                                .process_svc_processor_messages(messages)
-                                .map_err(|e| RdpError::Protocol(format!("clipboard: {}", chain(&e))))?;
-                            self.write(&frame).await?;
+                            self.send_clipboard(messages).await?;
                         }
                         Err(e) => tracing::warn!(error = %e, "clipboard: cannot send data"),
                     }

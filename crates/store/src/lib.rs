@@ -273,13 +273,7 @@ impl Store {
             sqlx::query("SELECT user_id, group_id FROM memberships ORDER BY user_id, group_id")
                 .fetch_all(&self.pool)
                 .await?;
-        for row in &memberships {
-            let user_id: String = row.try_get(0)?;
-            let group_id: String = row.try_get(1)?;
-            if let Some(user) = users.iter_mut().find(|user| user.id.as_str() == user_id) {
-                user.groups.push(GroupId::new(group_id));
-            }
-        }
+        attach_children(&mut users, &memberships, |user| user.id.as_str(), |user, id| user.groups.push(GroupId::new(id)))?;
         Ok(users)
     }
 
@@ -477,13 +471,7 @@ impl Store {
             sqlx::query("SELECT pool_id, host_id FROM pool_hosts ORDER BY pool_id, position")
                 .fetch_all(&self.pool)
                 .await?;
-        for row in &members {
-            let pool_id: String = row.try_get(0)?;
-            let host_id: String = row.try_get(1)?;
-            if let Some(pool) = pools.iter_mut().find(|pool| pool.id.as_str() == pool_id) {
-                pool.hosts.push(HostId::new(host_id));
-            }
-        }
+        attach_children(&mut pools, &members, |pool| pool.id.as_str(), |pool, id| pool.hosts.push(HostId::new(id)))?;
         Ok(pools)
     }
 
@@ -1122,4 +1110,22 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord> {
         state,
         Timestamp::from_unix_seconds(row.try_get("started_at")?),
     ))
+}
+
+/// Adds, to each parent, the child ids of `(parent id, child id)` rows, in row order
+/// (group memberships of users, hosts of pools).
+fn attach_children<P>(
+    parents: &mut [P],
+    rows: &[sqlx::any::AnyRow],
+    id_of: impl Fn(&P) -> &str,
+    mut attach: impl FnMut(&mut P, String),
+) -> Result<()> {
+    for row in rows {
+        let parent: String = row.try_get(0)?;
+        let child: String = row.try_get(1)?;
+        if let Some(found) = parents.iter_mut().find(|p| id_of(p) == parent) {
+            attach(found, child);
+        }
+    }
+    Ok(())
 }

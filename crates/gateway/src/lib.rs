@@ -13,7 +13,7 @@ pub mod config;
 mod http;
 mod i18n;
 mod rdp_backend;
-pub mod secrets;
+pub use bascule_secrets as secrets;
 mod session;
 mod state;
 pub mod tls;

@@ -1,7 +1,7 @@
 //! TLS: the configured certificate, or a self-signed one generated on first run.
 
 use crate::config::Config;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the PEM files are, and whether we made them.
 #[derive(Debug, Clone)]
@@ -54,9 +54,4 @@ pub fn load_or_generate(config: &Config) -> std::io::Result<TlsMaterial> {
 }
 
 /// Writes a file readable by its owner only.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    file.write_all(bytes)
-}
+pub(crate) use bascule_secrets::write_private;

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Secrets at rest: backend passwords in the configuration are stored encrypted with a key file
 //! that the gateway creates on first run (`data_dir/secret.key`, mode 0600).
 //!
@@ -77,7 +78,7 @@ impl SecretKey {
             std::fs::create_dir_all(data_dir).map_err(io)?;
             let mut bytes = [0u8; 32];
             SystemRandom::new().fill(&mut bytes).map_err(|_| io(std::io::Error::other("no randomness")))?;
-            crate::tls::write_private(&path, &bytes).map_err(io)?;
+            write_private(&path, &bytes).map_err(io)?;
         }
         let bytes = std::fs::read(&path).map_err(io)?;
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes).map_err(|_| SecretError::BadKey(path.clone()))?;
@@ -118,6 +119,14 @@ impl SecretKey {
 /// True when a configuration value is in the encrypted format.
 pub fn is_encrypted(value: &str) -> bool {
     value.starts_with(PREFIX)
+}
+
+/// Writes a file readable by its owner only (mode 0600), replacing it.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(bytes)
 }
 
 #[cfg(test)]

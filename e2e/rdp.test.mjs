@@ -52,6 +52,10 @@ before(async () => {
   fs.writeFileSync(configPath, `listen = "127.0.0.1:0"
 data_dir = "${dataDir}"
 
+# The second factor has its own test (portal.test.mjs).
+[mfa]
+totp = "off"
+
 [[user]]
 name = "agent"
 password_hash = "${hash}"

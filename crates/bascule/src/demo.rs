@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 const DEMO_USER: &str = "demo";
+const DEMO_ADMIN: &str = "admin";
 
 fn random_password(length: usize) -> String {
     // Letters and digits without look-alikes (0/O, 1/l/I), so the printed login is easy to type.
@@ -46,18 +47,31 @@ pub(crate) fn run(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
     eprintln!("      desktop {} served by x11vnc on {vnc} (VNC password kept on the gateway)", desktop.display());
 
     let user_password = random_password(12);
+    let admin_password = random_password(14);
     let key = bascule_gateway::secrets::SecretKey::load_or_create(&data_dir)?;
     let sealed_vnc_password = key.encrypt(&vnc_password);
     let config_text = format!(
         r#"# Written by `bascule demo`. The VNC password is encrypted with secret.key and never reaches a browser.
+# The database is data_dir/bascule.db (SQLite). The second factor is off in the demo only:
+# `bascule serve` asks every user for a TOTP code by default.
 listen = "{listen}"
 data_dir = "{data}"
+
+[mfa]
+totp = "off"
 
 [[user]]
 name = "{DEMO_USER}"
 display_name = "Utilisatrice de démonstration"
 password_hash = "{hash}"
 resources = ["demo"]
+
+[[user]]
+name = "{DEMO_ADMIN}"
+display_name = "Administrateur de démonstration"
+password_hash = "{admin_hash}"
+resources = ["demo"]
+roles = ["admin"]
 
 [[resource]]
 id = "demo"
@@ -70,6 +84,7 @@ password = "{sealed_vnc_password}"
 "#,
         data = data_dir.display(),
         hash = bascule_gateway::hash_password(&user_password),
+        admin_hash = bascule_gateway::hash_password(&admin_password),
         host = vnc.ip(),
         port = vnc.port(),
     );
@@ -80,7 +95,7 @@ password = "{sealed_vnc_password}"
     eprintln!("[2/3] starting the gateway…");
     let runtime = crate::runtime()?;
     let result = runtime.block_on(async {
-        let gateway = bascule_gateway::Gateway::bind(config)?;
+        let gateway = bascule_gateway::Gateway::bind(config).await?;
         let (cert, generated) = gateway.certificate();
         let cert = cert.display().to_string();
         let address = gateway.local_addr()?;
@@ -92,6 +107,7 @@ password = "{sealed_vnc_password}"
         println!("  URL:       https://{host}:{}/", address.port());
         println!("  Login:     {DEMO_USER}");
         println!("  Password:  {user_password}");
+        println!("  Admin:     {DEMO_ADMIN} / {admin_password}  (REST API under /api/v1, CLI: bascule host list --config {})", config_path.display());
         println!();
         println!(
             "  Certificate: {cert} ({}self-signed: your browser will ask you to accept it)",

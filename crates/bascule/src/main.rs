@@ -4,7 +4,9 @@
 //! - `bascule demo` starts a real demo desktop (Xvfb + openbox + xterm + x11vnc), a demo user,
 //!   and a gateway over HTTPS, and prints the URL and the login.
 //! - `bascule hash-password` prints an argon2id hash for the `[[user]]` entries of a config.
+//! - `bascule backup` / `bascule restore` save and restore the control plane's database.
 
+mod backup;
 mod demo;
 
 use anyhow::Context;
@@ -44,6 +46,28 @@ enum Command {
     /// Host certificates under the trust-on-first-use policy.
     #[command(subcommand)]
     Host(HostCommand),
+    /// Write the whole control-plane database (users, inventory, access rules, sessions, audit)
+    /// to a JSON file. Secrets stay encrypted: keep `secret.key` of the data directory too.
+    Backup {
+        /// The gateway's configuration (for the database URL and the data directory).
+        #[arg(long, env = "BASCULE_CONFIG")]
+        config: PathBuf,
+        /// The file to write (`-` for standard output).
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Also put `secret.key` in the backup (then protect the file like the key itself).
+        #[arg(long)]
+        with_key: bool,
+    },
+    /// Restore a backup into an empty database (a new SQLite file, or an empty PostgreSQL
+    /// database: a backup moves a site from SQLite to PostgreSQL too).
+    Restore {
+        /// The gateway's configuration (for the database URL and the data directory).
+        #[arg(long, env = "BASCULE_CONFIG")]
+        config: PathBuf,
+        /// The backup file.
+        input: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,6 +117,14 @@ fn main() -> anyhow::Result<()> {
             println!("{}", bascule_gateway::hash_password(password.trim_end_matches(['\r', '\n'])));
             Ok(())
         }
+        Command::Backup { config, output, with_key } => {
+            let config = bascule_gateway::Config::load(&config)?;
+            runtime()?.block_on(backup::backup(&config, &output, with_key))
+        }
+        Command::Restore { config, input } => {
+            let config = bascule_gateway::Config::load(&config)?;
+            runtime()?.block_on(backup::restore(&config, &input))
+        }
         Command::Serve { config } => {
             let config = bascule_gateway::Config::load(&config)?;
             runtime()?.block_on(serve(config))
@@ -132,7 +164,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn serve(config: bascule_gateway::Config) -> anyhow::Result<()> {
-    let gateway = bascule_gateway::Gateway::bind(config)?;
+    let gateway = bascule_gateway::Gateway::bind(config).await?;
     let running = gateway.start().await?;
     tracing::info!(address = %running.address(), "gateway listening");
     wait_for_signal().await;

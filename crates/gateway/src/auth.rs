@@ -1,9 +1,10 @@
-//! Local accounts, portal sessions, login protection and launch tickets.
+//! Portal sessions, login protection, second-factor steps and launch tickets.
 //!
-//! Everything here is in memory: a gateway restart signs everybody out, which is acceptable until
-//! the control plane (with its database) arrives.
+//! These live in the node's memory: a restart signs everybody out (their desktops stay on their
+//! hosts, and their session records become *disconnected*). Who the users are, their password
+//! hashes and TOTP secrets are in the database (see `control.rs`).
 
-use crate::config::{Config, LoginSettings};
+use crate::config::LoginSettings;
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use rand::RngCore;
 use std::collections::HashMap;
@@ -13,6 +14,9 @@ use std::time::{Duration, Instant};
 
 /// Lifetime of a launch ticket.
 pub(crate) const TICKET_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Lifetime of the step between the password and the TOTP code.
+pub(crate) const MFA_LIFETIME: Duration = Duration::from_secs(300);
 
 /// A random token, URL-safe.
 pub(crate) fn random_token() -> String {
@@ -27,22 +31,39 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Checks a password against an argon2 PHC string.
+pub(crate) fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
 /// A signed-in user's portal session.
 #[derive(Debug, Clone)]
 pub(crate) struct PortalSession {
     pub(crate) id: String,
+    /// The user's id in the database.
     pub(crate) user: String,
     pub(crate) csrf: String,
-    /// The login password, kept in memory only when a resource passes it through to its host.
+    /// The login password, kept in memory only when a host passes it through.
     pub(crate) password: Option<crate::secrets::Secret>,
     last_seen: Instant,
 }
 
-/// The outcome of a login attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum LoginOutcome {
-    Success { session_id: String },
-    WrongCredentials,
+/// A user who gave the right password and still has to give a TOTP code.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingMfa {
+    pub(crate) user: String,
+    pub(crate) login: String,
+    pub(crate) password: Option<crate::secrets::Secret>,
+    /// A secret being enrolled (not stored until a first code proves the app has it).
+    pub(crate) enrolling: Option<String>,
+    pub(crate) csrf: String,
+    expires: Instant,
+}
+
+/// Whether an attempt may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    Open,
     Locked,
     Throttled,
 }
@@ -54,80 +75,146 @@ struct AccountState {
 }
 
 #[derive(Debug)]
-struct Ticket {
+struct Ticket<T> {
     session_id: String,
-    user: String,
-    resource: String,
+    launch: T,
     expires: Instant,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+#[derive(Debug)]
+struct Inner<T> {
     sessions: HashMap<String, PortalSession>,
+    pending: HashMap<String, PendingMfa>,
     accounts: HashMap<String, AccountState>,
     addresses: HashMap<IpAddr, Vec<Instant>>,
-    tickets: HashMap<String, Ticket>,
+    tickets: HashMap<String, Ticket<T>>,
+    /// Last TOTP time step accepted per user: a code is good once.
+    totp_steps: HashMap<String, u64>,
 }
 
-/// Authentication state of the gateway.
+impl<T> Default for Inner<T> {
+    fn default() -> Self {
+        Inner {
+            sessions: HashMap::new(),
+            pending: HashMap::new(),
+            accounts: HashMap::new(),
+            addresses: HashMap::new(),
+            tickets: HashMap::new(),
+            totp_steps: HashMap::new(),
+        }
+    }
+}
+
+/// Authentication state of the gateway; `T` is what a launch ticket carries.
 #[derive(Debug)]
-pub(crate) struct Auth {
+pub(crate) struct Auth<T> {
     settings: LoginSettings,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<T>>,
     /// A hash to verify against when the user does not exist, so that timing does not tell.
-    dummy_hash: String,
+    pub(crate) dummy_hash: String,
 }
 
-impl Auth {
-    pub(crate) fn new(settings: LoginSettings) -> Auth {
+impl<T: Clone> Auth<T> {
+    pub(crate) fn new(settings: LoginSettings) -> Auth<T> {
         Auth { settings, inner: Mutex::new(Inner::default()), dummy_hash: hash_password("not a password") }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Checks a password, applying per-address throttling and per-account lockout.
-    pub(crate) fn login(&self, config: &Config, user: &str, password: &str, address: IpAddr, now: Instant) -> LoginOutcome {
-        {
-            let mut inner = self.lock();
-            let window = Duration::from_secs(self.settings.address_window_secs);
-            let recent = inner.addresses.entry(address).or_default();
-            recent.retain(|t| now.duration_since(*t) < window);
-            if recent.len() >= self.settings.max_failures_per_address as usize {
-                return LoginOutcome::Throttled;
-            }
-            if let Some(state) = inner.accounts.get(user) {
-                if state.locked_until.is_some_and(|until| now < until) {
-                    return LoginOutcome::Locked;
-                }
-            }
-        }
-        // Verify outside the lock: argon2 takes tens of milliseconds on purpose.
-        let hash = config.user(user).map(|u| u.password_hash.as_str()).unwrap_or(&self.dummy_hash);
-        let verified = PasswordHash::new(hash)
-            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
-        let valid = verified && config.user(user).is_some();
+    /// Whether `login` may try from `address` now (per-address throttling, per-account lockout).
+    pub(crate) fn gate(&self, login: &str, address: IpAddr, now: Instant) -> Gate {
         let mut inner = self.lock();
-        if valid {
-            inner.accounts.remove(user);
-            let password = config.needs_login_passwords().then(|| crate::secrets::Secret::new(password.to_owned()));
-            let session =
-                PortalSession { id: random_token(), user: user.to_owned(), csrf: random_token(), password, last_seen: now };
-            let session_id = session.id.clone();
-            inner.sessions.insert(session_id.clone(), session);
-            LoginOutcome::Success { session_id }
-        } else {
-            inner.addresses.entry(address).or_default().push(now);
-            let state = inner.accounts.entry(user.to_owned()).or_default();
-            state.failures += 1;
-            if state.failures >= self.settings.max_failures {
-                state.failures = 0;
-                state.locked_until = Some(now + Duration::from_secs(self.settings.lockout_secs));
-                return LoginOutcome::Locked;
-            }
-            LoginOutcome::WrongCredentials
+        let window = Duration::from_secs(self.settings.address_window_secs);
+        let recent = inner.addresses.entry(address).or_default();
+        recent.retain(|t| now.duration_since(*t) < window);
+        if recent.len() >= self.settings.max_failures_per_address as usize {
+            return Gate::Throttled;
         }
+        if inner.accounts.get(login).is_some_and(|s| s.locked_until.is_some_and(|until| now < until)) {
+            return Gate::Locked;
+        }
+        Gate::Open
+    }
+
+    /// Counts a failed password or code; returns `Gate::Locked` when this failure locks the
+    /// account.
+    pub(crate) fn failure(&self, login: &str, address: IpAddr, now: Instant) -> Gate {
+        let mut inner = self.lock();
+        inner.addresses.entry(address).or_default().push(now);
+        let state = inner.accounts.entry(login.to_owned()).or_default();
+        state.failures += 1;
+        if state.failures >= self.settings.max_failures {
+            state.failures = 0;
+            state.locked_until = Some(now + Duration::from_secs(self.settings.lockout_secs));
+            return Gate::Locked;
+        }
+        Gate::Open
+    }
+
+    /// Clears the account's failures (after a complete login, or a helpdesk unlock).
+    pub(crate) fn unlock(&self, login: &str) {
+        self.lock().accounts.remove(login);
+    }
+
+    /// Whether the account is locked now.
+    pub(crate) fn is_locked(&self, login: &str, now: Instant) -> bool {
+        self.lock().accounts.get(login).is_some_and(|s| s.locked_until.is_some_and(|until| now < until))
+    }
+
+    /// Opens a portal session.
+    pub(crate) fn open_session(&self, user: &str, password: Option<crate::secrets::Secret>, now: Instant) -> PortalSession {
+        let session = PortalSession { id: random_token(), user: user.to_owned(), csrf: random_token(), password, last_seen: now };
+        self.lock().sessions.insert(session.id.clone(), session.clone());
+        session
+    }
+
+    /// Starts the TOTP step; returns its token (a cookie).
+    pub(crate) fn begin_mfa(
+        &self,
+        user: &str,
+        login: &str,
+        password: Option<crate::secrets::Secret>,
+        enrolling: Option<String>,
+        now: Instant,
+    ) -> String {
+        let token = random_token();
+        let mut inner = self.lock();
+        inner.pending.retain(|_, p| p.expires > now);
+        inner.pending.insert(
+            token.clone(),
+            PendingMfa {
+                user: user.to_owned(),
+                login: login.to_owned(),
+                password,
+                enrolling,
+                csrf: random_token(),
+                expires: now + MFA_LIFETIME,
+            },
+        );
+        token
+    }
+
+    /// The pending TOTP step of this token, if still fresh.
+    pub(crate) fn pending(&self, token: &str, now: Instant) -> Option<PendingMfa> {
+        let inner = self.lock();
+        inner.pending.get(token).filter(|p| p.expires > now).cloned()
+    }
+
+    /// Ends a pending TOTP step.
+    pub(crate) fn end_mfa(&self, token: &str) {
+        self.lock().pending.remove(token);
+    }
+
+    /// The last accepted TOTP step of a user.
+    pub(crate) fn last_totp_step(&self, user: &str) -> Option<u64> {
+        self.lock().totp_steps.get(user).copied()
+    }
+
+    /// Records an accepted TOTP step.
+    pub(crate) fn use_totp_step(&self, user: &str, step: u64) {
+        self.lock().totp_steps.insert(user.to_owned(), step);
     }
 
     /// The live portal session with this id, refreshed.
@@ -150,31 +237,25 @@ impl Auth {
     }
 
     /// Issues a single-use launch ticket bound to the portal session.
-    pub(crate) fn issue_ticket(&self, session: &PortalSession, resource: &str, now: Instant) -> String {
+    pub(crate) fn issue_ticket(&self, session: &PortalSession, launch: T, now: Instant) -> String {
         let mut inner = self.lock();
         inner.tickets.retain(|_, t| t.expires > now);
         let ticket = random_token();
         inner.tickets.insert(
             ticket.clone(),
-            Ticket {
-                session_id: session.id.clone(),
-                user: session.user.clone(),
-                resource: resource.to_owned(),
-                expires: now + TICKET_LIFETIME,
-            },
+            Ticket { session_id: session.id.clone(), launch, expires: now + TICKET_LIFETIME },
         );
         ticket
     }
 
     /// Consumes a ticket: it must exist, be fresh, and belong to this portal session.
-    /// Returns (user, resource id).
-    pub(crate) fn redeem_ticket(&self, ticket: &str, session_id: &str, now: Instant) -> Option<(String, String)> {
+    pub(crate) fn redeem_ticket(&self, ticket: &str, session_id: &str, now: Instant) -> Option<T> {
         let mut inner = self.lock();
         let found = inner.tickets.remove(ticket)?;
         if found.expires <= now || !same_secret(&found.session_id, session_id) {
             return None;
         }
-        Some((found.user, found.resource))
+        Some(found.launch)
     }
 }
 
@@ -193,54 +274,63 @@ pub fn hash_password(password: &str) -> String {
 mod tests {
     use super::*;
 
-    fn config() -> Config {
-        let hash = hash_password("right");
-        Config::from_toml(&format!("[[user]]\nname = \"agent\"\npassword_hash = \"{hash}\"\n")).expect("config")
-    }
-
     #[test]
-    fn lockout_after_repeated_failures_even_with_the_right_password() {
-        let config = config();
-        let auth = Auth::new(LoginSettings { max_failures: 3, ..LoginSettings::default() });
+    fn lockout_after_repeated_failures() {
+        let auth: Auth<String> = Auth::new(LoginSettings { max_failures: 3, ..LoginSettings::default() });
         let now = Instant::now();
         let ip: IpAddr = [10, 0, 0, 1].into();
-        for _ in 0..2 {
-            assert_eq!(auth.login(&config, "agent", "wrong", ip, now), LoginOutcome::WrongCredentials);
-        }
-        assert_eq!(auth.login(&config, "agent", "wrong", ip, now), LoginOutcome::Locked);
-        assert_eq!(auth.login(&config, "agent", "right", ip, now), LoginOutcome::Locked);
+        assert_eq!(auth.failure("agent", ip, now), Gate::Open);
+        assert_eq!(auth.failure("agent", ip, now), Gate::Open);
+        assert_eq!(auth.failure("agent", ip, now), Gate::Locked);
+        assert_eq!(auth.gate("agent", ip, now), Gate::Locked);
+        assert!(auth.is_locked("agent", now));
+        assert_eq!(auth.gate("other", ip, now), Gate::Open);
         let later = now + Duration::from_secs(901);
-        assert!(matches!(auth.login(&config, "agent", "right", ip, later), LoginOutcome::Success { .. }));
+        assert_eq!(auth.gate("agent", ip, later), Gate::Open);
+        auth.failure("agent", ip, now);
+        auth.failure("agent", ip, now);
+        auth.failure("agent", ip, now);
+        auth.unlock("agent");
+        assert_eq!(auth.gate("agent", ip, now), Gate::Open, "the helpdesk unlocked it");
     }
 
     #[test]
     fn one_address_is_throttled() {
-        let config = config();
-        let auth = Auth::new(LoginSettings { max_failures_per_address: 4, ..LoginSettings::default() });
+        let auth: Auth<String> = Auth::new(LoginSettings { max_failures_per_address: 4, ..LoginSettings::default() });
         let now = Instant::now();
         let ip: IpAddr = [10, 0, 0, 2].into();
         for i in 0..4 {
-            assert_eq!(auth.login(&config, &format!("user{i}"), "x", ip, now), LoginOutcome::WrongCredentials);
+            auth.failure(&format!("user{i}"), ip, now);
         }
-        assert_eq!(auth.login(&config, "agent", "right", ip, now), LoginOutcome::Throttled);
-        let other: IpAddr = [10, 0, 0, 3].into();
-        assert!(matches!(auth.login(&config, "agent", "right", other, now), LoginOutcome::Success { .. }));
+        assert_eq!(auth.gate("agent", ip, now), Gate::Throttled);
+        assert_eq!(auth.gate("agent", [10, 0, 0, 3].into(), now), Gate::Open);
     }
 
     #[test]
     fn tickets_are_single_use_bound_and_short_lived() {
-        let config = config();
-        let auth = Auth::new(LoginSettings::default());
+        let auth: Auth<String> = Auth::new(LoginSettings::default());
         let now = Instant::now();
-        let ip: IpAddr = [127, 0, 0, 1].into();
-        let LoginOutcome::Success { session_id } = auth.login(&config, "agent", "right", ip, now) else { panic!() };
-        let session = auth.session(&session_id, now).expect("session");
-        let ticket = auth.issue_ticket(&session, "desk", now);
+        let session = auth.open_session("agent", None, now);
+        let ticket = auth.issue_ticket(&session, "desk".into(), now);
         assert_eq!(auth.redeem_ticket(&ticket, "another session", now), None, "bound to the session");
-        let ticket = auth.issue_ticket(&session, "desk", now);
-        assert_eq!(auth.redeem_ticket(&ticket, &session_id, now), Some(("agent".into(), "desk".into())));
-        assert_eq!(auth.redeem_ticket(&ticket, &session_id, now), None, "single use");
-        let ticket = auth.issue_ticket(&session, "desk", now);
-        assert_eq!(auth.redeem_ticket(&ticket, &session_id, now + TICKET_LIFETIME), None, "expired");
+        let ticket = auth.issue_ticket(&session, "desk".into(), now);
+        assert_eq!(auth.redeem_ticket(&ticket, &session.id, now), Some("desk".into()));
+        assert_eq!(auth.redeem_ticket(&ticket, &session.id, now), None, "single use");
+        let ticket = auth.issue_ticket(&session, "desk".into(), now);
+        assert_eq!(auth.redeem_ticket(&ticket, &session.id, now + TICKET_LIFETIME), None, "expired");
+        let ticket = auth.issue_ticket(&session, "desk".into(), now);
+        auth.logout(&session.id);
+        assert_eq!(auth.redeem_ticket(&ticket, &session.id, now), None, "logging out voids tickets");
+    }
+
+    #[test]
+    fn the_totp_step_expires() {
+        let auth: Auth<String> = Auth::new(LoginSettings::default());
+        let now = Instant::now();
+        let token = auth.begin_mfa("u1", "agent", None, Some("SECRET".into()), now);
+        assert_eq!(auth.pending(&token, now).map(|p| p.login), Some("agent".into()));
+        assert!(auth.pending(&token, now + MFA_LIFETIME).is_none());
+        auth.end_mfa(&token);
+        assert!(auth.pending(&token, now).is_none());
     }
 }

@@ -1,8 +1,12 @@
 //! The gateway's configuration: a TOML file, with environment overrides.
 //!
-//! Until the control plane arrives, users and resources are listed here.
-//! The browser only ever names a resource by its `id`; host, port and credentials stay here.
+//! This file says how the node runs (listener, data directory, database, directory, second
+//! factor, timings). Users, hosts, pools, resources, entitlements and policies live in the
+//! database and are managed with the REST API or the CLI; `[[user]]` and `[[resource]]` entries
+//! here are a *seed*, written into the database at each start (handy for a demo or a test).
+//! The browser only ever names a resource by its `id`; host, port and credentials stay server-side.
 
+pub use bascule_admin::{CertificateRule, CredentialsMode, KeyboardMode, RdpSecurity};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,10 +34,26 @@ pub struct Config {
     /// gateway never silently accepts an unknown host certificate.
     #[serde(default)]
     pub allow_insecure_certificates: bool,
-    /// Local accounts.
+    /// The control-plane database: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: the
+    /// SQLite file `data_dir/bascule.db`.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// The site: time zone and licences.
+    #[serde(default)]
+    pub site: SiteSettings,
+    /// The second factor.
+    #[serde(default)]
+    pub mfa: MfaSettings,
+    /// An LDAP / Active Directory to authenticate users who have no local password.
+    #[serde(default)]
+    pub directory: Option<DirectorySettings>,
+    /// Host health checks.
+    #[serde(default)]
+    pub health: HealthSettings,
+    /// Seed: local accounts written into the database at start.
     #[serde(default, rename = "user")]
     pub users: Vec<UserConfig>,
-    /// Published resources.
+    /// Seed: each becomes a host, a pool and a resource of the same id in the database at start.
     #[serde(default, rename = "resource")]
     pub resources: Vec<ResourceConfig>,
 }
@@ -65,6 +85,123 @@ pub struct SessionSettings {
 impl Default for SessionSettings {
     fn default() -> Self {
         SessionSettings { max_in_flight: 2, reconnect_window_secs: 300, ack_timeout_secs: 30, connect_timeout_secs: 15 }
+    }
+}
+
+/// The site.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteSettings {
+    /// IANA time zone of the site, for allowed hours (default `Europe/Paris`).
+    pub timezone: String,
+    /// Concurrent licences. When set, written to the database at each start; when absent, the
+    /// database's value is kept (1,200 on a new database).
+    pub licences: Option<u32>,
+    /// How often licence usage is sampled, in seconds.
+    pub licence_sample_secs: u64,
+    /// How often disconnected sessions past their policy's keep time are ended, in seconds.
+    pub housekeeping_secs: u64,
+}
+
+impl Default for SiteSettings {
+    fn default() -> Self {
+        SiteSettings { timezone: "Europe/Paris".into(), licences: None, licence_sample_secs: 60, housekeeping_secs: 10 }
+    }
+}
+
+/// Whether users must give a TOTP code after their password.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TotpMode {
+    /// Every user enrols on first login, then gives a code at each login.
+    #[default]
+    Required,
+    /// No second factor (demo only).
+    Off,
+}
+
+/// The second factor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaSettings {
+    /// Required (default) or off.
+    pub totp: TotpMode,
+    /// The name authenticator apps show next to the account.
+    pub issuer: String,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        MfaSettings { totp: TotpMode::Required, issuer: "Bascule".into() }
+    }
+}
+
+/// An LDAP / Active Directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    /// `ldap://host[:port]` or `ldaps://host[:port]`.
+    pub url: String,
+    /// Upgrade `ldap://` with StartTLS.
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM file of the CA (or self-signed certificate) to trust; default: the public roots.
+    #[serde(default)]
+    pub ca_certificate: Option<PathBuf>,
+    /// Service account for searches; absent: anonymous searches.
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    /// Its password, encrypted (`bascule secret encrypt`).
+    #[serde(default)]
+    pub bind_password: Option<String>,
+    /// Where users are searched.
+    pub base_dn: String,
+    /// `uid` (OpenLDAP, default) or `sAMAccountName` (Active Directory).
+    #[serde(default = "default_login_attribute")]
+    pub login_attribute: String,
+    /// Extra filter, e.g. `(objectClass=person)`.
+    #[serde(default)]
+    pub user_filter: Option<String>,
+    /// Find groups with a search under this base instead of `memberOf`.
+    #[serde(default)]
+    pub group_base_dn: Option<String>,
+    /// The group search filter; `{dn}` and `{login}` are replaced. Default `(member={dn})`.
+    #[serde(default)]
+    pub group_filter: Option<String>,
+    /// Bound on each directory operation, in seconds.
+    #[serde(default = "default_directory_timeout")]
+    pub timeout_secs: u64,
+    /// Members of this directory group get the admin role.
+    #[serde(default)]
+    pub admin_group: Option<String>,
+    /// Members of this directory group get the helpdesk role.
+    #[serde(default)]
+    pub helpdesk_group: Option<String>,
+}
+
+fn default_login_attribute() -> String {
+    "uid".into()
+}
+
+fn default_directory_timeout() -> u64 {
+    5
+}
+
+/// Host health checks (TCP connect and protocol banner).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// Seconds between two checks of a host.
+    pub interval_secs: u64,
+    /// Bound on one check, in seconds.
+    pub timeout_secs: u64,
+    /// Consecutive failed checks before a host is marked unhealthy.
+    pub failures: u32,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings { interval_secs: 10, timeout_secs: 3, failures: 2 }
     }
 }
 
@@ -110,18 +247,9 @@ pub struct UserConfig {
     /// Resource ids this user may open.
     #[serde(default)]
     pub resources: Vec<String>,
-}
-
-/// How key events reach a VNC server.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyboardMode {
-    /// Send the keysym of the character the user typed (layout-independent on the host).
-    #[default]
-    Keysym,
-    /// Send the physical key (QEMU extended key event) when the server offers it; the host's
-    /// layout must then match the user's keyboard.
-    Scancode,
+    /// Roles: `user` (default), `helpdesk`, `admin`.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// What a resource shows.
@@ -133,30 +261,6 @@ pub enum ResourceKind {
     Desktop,
     /// One published application (RDP alternate shell).
     Application,
-}
-
-/// Where the credentials for the host come from (RDP).
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum CredentialsMode {
-    /// A service account: `username` and the encrypted `password` of the resource.
-    #[default]
-    Service,
-    /// The user's own portal login, passed through (single sign-on).
-    Passthrough,
-}
-
-/// RDP security protocol to offer.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RdpSecurity {
-    /// Offer TLS and NLA, let the host choose.
-    #[default]
-    Negotiate,
-    /// TLS only (xrdp 0.9 has no NLA).
-    Tls,
-    /// NLA (CredSSP) only.
-    Nla,
 }
 
 /// A published desktop or application.
@@ -223,19 +327,6 @@ pub struct ResourceConfig {
     pub clipboard_out: bool,
 }
 
-/// A parsed certificate policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CertificateRule {
-    /// First use must be approved by an admin.
-    TrustOnFirstUse,
-    /// System roots.
-    System,
-    /// Exactly this SHA-256 fingerprint.
-    Pinned([u8; 32]),
-    /// Anything (demo only).
-    AcceptAny,
-}
-
 /// Parses `AB:CD:…` or `abcd…` (64 hex digits) as a SHA-256 fingerprint.
 pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
     let hex: String = text.chars().filter(|c| *c != ':').collect();
@@ -295,14 +386,10 @@ impl ResourceConfig {
 
     /// The certificate policy, parsed.
     pub fn certificate_rule(&self) -> Option<CertificateRule> {
-        match self.certificate.as_str() {
-            "tofu" => Some(CertificateRule::TrustOnFirstUse),
-            "system" => Some(CertificateRule::System),
-            "accept-any" => Some(CertificateRule::AcceptAny),
-            other => other.strip_prefix("pin:").and_then(parse_fingerprint).map(CertificateRule::Pinned),
-        }
+        CertificateRule::parse(&self.certificate)
     }
 }
+
 
 fn default_certificate() -> String {
     "tofu".into()
@@ -415,23 +502,36 @@ impl Config {
                 )));
             }
         }
+        for user in &self.users {
+            if let Some(role) = user.roles.iter().find(|r| !matches!(r.as_str(), "user" | "helpdesk" | "admin")) {
+                return Err(ConfigError::Invalid(format!(
+                    "user {:?}: role {role:?} is not one of user, helpdesk, admin",
+                    user.name
+                )));
+            }
+        }
+        if let Some(database) = &self.database {
+            if !["sqlite:", "postgres:", "postgresql:"].iter().any(|p| database.starts_with(p)) {
+                return Err(ConfigError::Invalid(format!(
+                    "database {database:?} must start with sqlite:// or postgres://"
+                )));
+            }
+        }
+        if self.health.failures == 0 || self.health.interval_secs == 0 || self.health.timeout_secs == 0 {
+            return Err(ConfigError::Invalid("health.failures, interval_secs and timeout_secs must be at least 1".into()));
+        }
         if self.sessions.max_in_flight == 0 {
             return Err(ConfigError::Invalid("sessions.max_in_flight must be at least 1".into()));
         }
         Ok(())
     }
 
-    /// True when some resource passes the user's own login through to its host.
-    pub(crate) fn needs_login_passwords(&self) -> bool {
-        self.resources.iter().any(|r| r.protocol == "rdp" && r.credentials == CredentialsMode::Passthrough)
-    }
-
-    pub(crate) fn resource(&self, id: &str) -> Option<&ResourceConfig> {
-        self.resources.iter().find(|r| r.id == id)
-    }
-
-    pub(crate) fn user(&self, name: &str) -> Option<&UserConfig> {
-        self.users.iter().find(|u| u.name == name)
+    /// The database URL: `database`, or the SQLite file `data_dir/bascule.db`.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("bascule.db").display()),
+        }
     }
 }
 
@@ -481,7 +581,7 @@ keyboard = "scancode"
         let app = format!("{service}kind = \"application\"\n");
         assert!(Config::from_toml(&app).unwrap_err().to_string().contains("application = "));
         let passthrough = format!("{base}credentials = \"passthrough\"\n");
-        assert!(Config::from_toml(&passthrough).expect("sso").needs_login_passwords());
+        assert_eq!(Config::from_toml(&passthrough).expect("sso").resources[0].credentials, CredentialsMode::Passthrough);
         assert_eq!(format_fingerprint(&[0xab; 32]).len(), 95);
     }
 

@@ -3,7 +3,8 @@
 //! Handlers extract, call the auth/session layer, and answer; pages are small server-rendered
 //! HTML in the user's language.
 
-use crate::auth::{LoginOutcome, PortalSession, random_token, same_secret};
+use crate::auth::{Gate, PortalSession, random_token, same_secret};
+use crate::control::{Launch, LaunchError};
 use crate::i18n::{Lang, escape, t};
 use crate::state::AppState;
 use axum::Router;
@@ -18,6 +19,7 @@ use std::time::Instant;
 const SESSION_COOKIE: &str = "bascule_session";
 const LOGIN_CSRF_COOKIE: &str = "bascule_login_csrf";
 const LANG_COOKIE: &str = "bascule_lang";
+const MFA_COOKIE: &str = "bascule_mfa";
 
 #[derive(rust_embed::RustEmbed)]
 #[folder = "../../web/static/"]
@@ -28,7 +30,9 @@ pub(crate) fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(portal))
         .route("/login", get(login_page).post(login_submit))
+        .route("/login/totp", get(totp_page).post(totp_submit))
         .route("/logout", post(logout))
+        .route("/sessions/{id}/logoff", post(logoff))
         .route("/lang/{code}", get(switch_lang))
         .route("/view/{resource}", get(viewer_page))
         .route("/api/launch", post(launch))
@@ -36,6 +40,7 @@ pub(crate) fn app(state: AppState) -> Router {
         .route("/static/{*path}", get(static_file))
         .route("/icon/{resource}", get(resource_icon))
         .route("/healthz", get(|| async { "ok" }))
+        .nest_service("/api/v1", crate::api::router(state.clone()))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::map_request(host_from_authority))
@@ -81,14 +86,14 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-fn set_cookie(name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
     let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
     // INVARIANT: names and values are our own URL-safe tokens or fixed words.
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=Strict{age}"))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn lang(headers: &HeaderMap) -> Lang {
+pub(crate) fn lang(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE)
         .and_then(Lang::parse)
         .or_else(|| headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(Lang::from_accept_language))
@@ -96,7 +101,7 @@ fn lang(headers: &HeaderMap) -> Lang {
 }
 
 /// A request that changes state must come from our own pages: same origin when the browser says.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
@@ -104,7 +109,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin == format!("https://{host}")
 }
 
-fn portal_session(state: &AppState, headers: &HeaderMap) -> Option<PortalSession> {
+pub(crate) fn portal_session(state: &AppState, headers: &HeaderMap) -> Option<PortalSession> {
     state.auth.session(cookie(headers, SESSION_COOKIE)?, Instant::now())
 }
 
@@ -140,7 +145,7 @@ fn error_page(lang: Lang, status: StatusCode, key: &str) -> Response {
     (status, Html(page(lang, t(lang, key), &body))).into_response()
 }
 
-fn json_error(lang: Lang, status: StatusCode, key: &str) -> Response {
+pub(crate) fn json_error(lang: Lang, status: StatusCode, key: &str) -> Response {
     let code = key.trim_start_matches("error.");
     (status, axum::Json(serde_json::json!({ "error": code, "message": t(lang, key) }))).into_response()
 }
@@ -192,6 +197,38 @@ struct LoginForm {
     csrf: String,
 }
 
+/// The account behind a login name, if the password is right: a local account (argon2id), or a
+/// directory user (mirrored into the database on success).
+async fn check_password(state: &AppState, login: &str, password: &str) -> Result<Option<bascule_domain::access::User>, String> {
+    let plane = &state.plane;
+    let local = match plane.store.get_user_by_login(login).await.map_err(|e| e.to_string())? {
+        Some(user) => {
+            let auth = plane.store.get_user_auth(&user.id).await.map_err(|e| e.to_string())?.unwrap_or_default();
+            match (auth.source, auth.password_hash) {
+                (bascule_store::AuthSource::Local, Some(hash)) => Some((user, hash)),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    if let Some((user, hash)) = local {
+        let password = password.to_owned();
+        // argon2 takes tens of milliseconds on purpose: off the async workers.
+        let ok = tokio::task::spawn_blocking(move || crate::auth::verify_password(&hash, &password))
+            .await
+            .unwrap_or(false);
+        return Ok(ok.then_some(user));
+    }
+    if plane.directory.is_some() {
+        return plane.directory_login(login, password).await;
+    }
+    // Same cost as a real check, so that timing does not tell which logins exist.
+    let dummy = state.auth.dummy_hash.clone();
+    let password = password.to_owned();
+    let _ = tokio::task::spawn_blocking(move || crate::auth::verify_password(&dummy, &password)).await;
+    Ok(None)
+}
+
 async fn login_submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -200,26 +237,216 @@ async fn login_submit(
 ) -> Response {
     let lang = lang(&headers);
     let username = form.username.trim();
+    let plane = &state.plane;
     let csrf_ok = cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| same_secret(c, &form.csrf));
     if !csrf_ok || !same_origin(&headers) {
-        state.audit.record(username, "login", "portal", Some(peer.ip()), "refused: csrf");
+        plane.audit(username, "login", "portal", Some(peer.ip()), "refused: csrf").await;
         return render_login(lang, StatusCode::FORBIDDEN, username, Some("login.csrf"));
     }
-    let outcome = state.auth.login(&state.config, username, &form.password, peer.ip(), Instant::now());
-    let (status, key, audit) = match outcome {
-        LoginOutcome::Success { session_id } => {
-            state.audit.record(username, "login", "portal", Some(peer.ip()), "success");
-            let mut response = Redirect::to("/").into_response();
-            response.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &session_id, None));
-            response.headers_mut().append(header::SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)));
-            return response;
-        }
-        LoginOutcome::WrongCredentials => (StatusCode::UNAUTHORIZED, "login.failed", "failure: wrong credentials"),
-        LoginOutcome::Locked => (StatusCode::LOCKED, "login.locked", "failure: account locked"),
-        LoginOutcome::Throttled => (StatusCode::TOO_MANY_REQUESTS, "login.throttled", "failure: address throttled"),
+    let refuse = |status, key, outcome: &'static str| async move {
+        plane.audit(username, "login", "portal", Some(peer.ip()), outcome).await;
+        render_login(lang, status, username, Some(key))
     };
-    state.audit.record(username, "login", "portal", Some(peer.ip()), audit);
-    render_login(lang, status, username, Some(key))
+    match state.auth.gate(username, peer.ip(), Instant::now()) {
+        Gate::Throttled => return refuse(StatusCode::TOO_MANY_REQUESTS, "login.throttled", "failure: address throttled").await,
+        Gate::Locked => return refuse(StatusCode::LOCKED, "login.locked", "failure: account locked").await,
+        Gate::Open => {}
+    }
+    let user = match check_password(&state, username, &form.password).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return match state.auth.failure(username, peer.ip(), Instant::now()) {
+                Gate::Locked => refuse(StatusCode::LOCKED, "login.locked", "failure: wrong credentials, account locked").await,
+                _ => refuse(StatusCode::UNAUTHORIZED, "login.failed", "failure: wrong credentials").await,
+            };
+        }
+        Err(error) => {
+            tracing::error!(%error, "login check failed");
+            plane.audit(username, "login", "portal", Some(peer.ip()), &format!("error: {error}")).await;
+            return render_login(lang, StatusCode::SERVICE_UNAVAILABLE, username, Some("login.unavailable"));
+        }
+    };
+    if !user.enabled {
+        return refuse(StatusCode::FORBIDDEN, "login.disabled", "refused: account disabled").await;
+    }
+    let keep_password = state.needs_passwords.load(std::sync::atomic::Ordering::Relaxed);
+    let password = keep_password.then(|| crate::secrets::Secret::new(form.password.clone()));
+    if state.config.mfa.totp == crate::config::TotpMode::Off {
+        return finish_login(&state, &user, password, peer, Vec::new()).await;
+    }
+    let auth = match plane.store.get_user_auth(&user.id).await {
+        Ok(auth) => auth.unwrap_or_default(),
+        Err(error) => {
+            tracing::error!(%error, "cannot read the user's second factor");
+            return render_login(lang, StatusCode::SERVICE_UNAVAILABLE, username, Some("login.unavailable"));
+        }
+    };
+    let enrolling = match (&auth.totp_secret, auth.totp_confirmed) {
+        (Some(_), true) => None,
+        _ => Some(bascule_mfa::TotpSecret::generate().to_base32()),
+    };
+    let outcome = if enrolling.is_some() { "password ok: totp enrolment" } else { "password ok: totp asked" };
+    plane.audit(username, "login.password", "portal", Some(peer.ip()), outcome).await;
+    let token = state.auth.begin_mfa(user.id.as_str(), &user.login, password, enrolling, Instant::now());
+    let mut response = Redirect::to("/login/totp").into_response();
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(MFA_COOKIE, &token, Some(300)));
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)));
+    response
+}
+
+/// Opens the portal session and sends the user to the portal.
+async fn finish_login(
+    state: &AppState,
+    user: &bascule_domain::access::User,
+    password: Option<crate::secrets::Secret>,
+    peer: SocketAddr,
+    extra_cookies: Vec<HeaderValue>,
+) -> Response {
+    state.auth.unlock(&user.login);
+    let session = state.auth.open_session(user.id.as_str(), password, Instant::now());
+    state.plane.audit(&user.login, "login", "portal", Some(peer.ip()), "success").await;
+    let mut response = Redirect::to("/").into_response();
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &session.id, None));
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)));
+    for cookie in extra_cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn totp_form(lang: Lang, pending: &crate::auth::PendingMfa, issuer: &str, error: Option<&str>) -> String {
+    let error = error.map(|key| format!(r#"<p class="error" role="alert">{}</p>"#, t(lang, key))).unwrap_or_default();
+    let enrol = match &pending.enrolling {
+        Some(secret) => {
+            let uri = bascule_mfa::provisioning_uri(
+                &bascule_mfa::TotpSecret::from_base32(secret).unwrap_or_else(|_| bascule_mfa::TotpSecret::generate()),
+                issuer,
+                &pending.login,
+            );
+            let grouped: Vec<String> =
+                secret.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+            format!(
+                r#"<p>{intro}</p>
+<div class="qr" aria-hidden="true">{qr}</div>
+<p class="muted">{manual}</p>
+<p><code class="totp-secret" data-secret="{secret}">{grouped}</code></p>"#,
+                intro = t(lang, "totp.enrol_intro"),
+                qr = bascule_mfa::qr_svg(&uri).unwrap_or_default(),
+                manual = t(lang, "totp.enrol_manual"),
+                secret = escape(secret),
+                grouped = escape(&grouped.join(" ")),
+            )
+        }
+        None => format!(r#"<p>{}</p>"#, t(lang, "totp.ask")),
+    };
+    let title = if pending.enrolling.is_some() { t(lang, "totp.enrol_title") } else { t(lang, "totp.title") };
+    format!(
+        r#"<main class="card login">
+<h1>{title}</h1>
+{error}
+{enrol}
+<form method="post" action="/login/totp">
+<input type="hidden" name="csrf" value="{csrf}">
+<label class="field">{code_label}<input name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{{6,7}}" maxlength="7" required autofocus></label>
+<button class="btn btn-primary" type="submit">{submit}</button>
+</form>
+<p><a href="/login">{restart}</a></p>
+</main>"#,
+        csrf = escape(&pending.csrf),
+        code_label = t(lang, "totp.code"),
+        submit = t(lang, "totp.submit"),
+        restart = t(lang, "totp.restart"),
+    )
+}
+
+async fn totp_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let lang = lang(&headers);
+    let Some(pending) = cookie(&headers, MFA_COOKIE).and_then(|token| state.auth.pending(token, Instant::now())) else {
+        return Redirect::to("/login").into_response();
+    };
+    let body = totp_form(lang, &pending, &state.config.mfa.issuer, None);
+    Html(page(lang, t(lang, "totp.title"), &body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct TotpForm {
+    code: String,
+    csrf: String,
+}
+
+async fn totp_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<TotpForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let plane = &state.plane;
+    let Some(token) = cookie(&headers, MFA_COOKIE) else { return Redirect::to("/login").into_response() };
+    let Some(pending) = state.auth.pending(token, Instant::now()) else {
+        return render_login(lang, StatusCode::UNAUTHORIZED, "", Some("totp.expired"));
+    };
+    if !same_secret(&pending.csrf, &form.csrf) || !same_origin(&headers) {
+        return render_login(lang, StatusCode::FORBIDDEN, &pending.login, Some("login.csrf"));
+    }
+    let retry = |status: StatusCode, key: &'static str| {
+        (status, Html(page(lang, t(lang, "totp.title"), &totp_form(lang, &pending, &state.config.mfa.issuer, Some(key)))))
+            .into_response()
+    };
+    match state.auth.gate(&pending.login, peer.ip(), Instant::now()) {
+        Gate::Open => {}
+        gate => {
+            state.auth.end_mfa(token);
+            plane.audit(&pending.login, "login.totp", "portal", Some(peer.ip()), "failure: account locked or throttled").await;
+            let key = if gate == Gate::Locked { "login.locked" } else { "login.throttled" };
+            return render_login(lang, StatusCode::LOCKED, &pending.login, Some(key));
+        }
+    }
+    let user_id = bascule_domain::id::UserId::new(&pending.user);
+    let secret = match &pending.enrolling {
+        Some(secret) => Some(secret.clone()),
+        None => match plane.store.get_user_auth(&user_id).await {
+            Ok(Some(bascule_store::UserAuth { totp_secret: Some(sealed), .. })) => {
+                plane.key.decrypt(&sealed).ok().map(|s| s.expose().to_owned())
+            }
+            _ => None,
+        },
+    };
+    let Some(secret) = secret.and_then(|s| bascule_mfa::TotpSecret::from_base32(&s).ok()) else {
+        tracing::error!(user = %pending.login, "the stored TOTP secret cannot be read");
+        return retry(StatusCode::SERVICE_UNAVAILABLE, "login.unavailable");
+    };
+    let now_secs = crate::control::now().unix_seconds().max(0) as u64;
+    let step = match bascule_mfa::verify(&secret, &form.code, now_secs, state.auth.last_totp_step(&pending.user)) {
+        Ok(step) => step,
+        Err(error) => {
+            let outcome = format!("failure: totp {error}");
+            plane.audit(&pending.login, "login.totp", "portal", Some(peer.ip()), &outcome).await;
+            if state.auth.failure(&pending.login, peer.ip(), Instant::now()) == Gate::Locked {
+                state.auth.end_mfa(token);
+                return render_login(lang, StatusCode::LOCKED, &pending.login, Some("login.locked"));
+            }
+            return retry(StatusCode::UNAUTHORIZED, "totp.wrong");
+        }
+    };
+    state.auth.use_totp_step(&pending.user, step);
+    if pending.enrolling.is_some() {
+        let mut auth = match plane.store.get_user_auth(&user_id).await {
+            Ok(auth) => auth.unwrap_or_default(),
+            Err(_) => return retry(StatusCode::SERVICE_UNAVAILABLE, "login.unavailable"),
+        };
+        auth.totp_secret = Some(plane.key.encrypt(&secret.to_base32()));
+        auth.totp_confirmed = true;
+        if plane.store.set_user_auth(&user_id, &auth).await.is_err() {
+            return retry(StatusCode::SERVICE_UNAVAILABLE, "login.unavailable");
+        }
+        plane.audit(&pending.login, "totp.enrol", &pending.login, Some(peer.ip()), "ok").await;
+    }
+    state.auth.end_mfa(token);
+    let Ok(Some(user)) = plane.store.get_user(&user_id).await else {
+        return render_login(lang, StatusCode::UNAUTHORIZED, "", Some("login.failed"));
+    };
+    finish_login(&state, &user, pending.password.clone(), peer, vec![set_cookie(MFA_COOKIE, "", Some(0))]).await
 }
 
 #[derive(Deserialize)]
@@ -233,11 +460,21 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): F
             return error_page(lang(&headers), StatusCode::FORBIDDEN, "error.csrf");
         }
         state.auth.logout(&session.id);
-        state.audit.record(&session.user, "logout", "portal", None, "success");
+        let login = login_of(&state, &session).await;
+        state.plane.audit(&login, "logout", "portal", None, "success").await;
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", Some(0)));
     response
+}
+
+/// The login name of a portal session's user (for the audit log).
+async fn login_of(state: &AppState, session: &PortalSession) -> String {
+    let id = bascule_domain::id::UserId::new(&session.user);
+    match state.plane.store.get_user(&id).await {
+        Ok(Some(user)) => user.login,
+        _ => session.user.clone(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -257,33 +494,60 @@ async fn switch_lang(Path(code): Path<String>, Query(query): Query<NextQuery>) -
 }
 
 /// The icon URL of a resource: its own, or the built-in one for its kind.
-fn icon_url(state: &AppState, resource: &crate::config::ResourceConfig) -> String {
-    if state.icons.contains_key(&resource.id) {
+fn icon_url(resource: &bascule_domain::inventory::Resource, has_icon: bool) -> String {
+    if has_icon {
         format!("/icon/{}", resource.id)
-    } else if resource.kind == crate::config::ResourceKind::Application {
+    } else if matches!(resource.kind, bascule_domain::inventory::ResourceKind::Application { .. }) {
         "/static/icons/application.svg".into()
     } else {
         "/static/icons/desktop.svg".into()
     }
 }
 
+/// The signed-in user and the world, or why not.
+async fn user_and_world(
+    state: &AppState,
+    session: &PortalSession,
+) -> Result<(bascule_domain::access::User, bascule_domain::broker::World), StatusCode> {
+    let world = state.plane.world().await.map_err(|error| {
+        tracing::error!(%error, "cannot load the control plane");
+        StatusCode::SERVICE_UNAVAILABLE
+    })?;
+    let user = world.user(&bascule_domain::id::UserId::new(&session.user)).cloned().ok_or(StatusCode::UNAUTHORIZED)?;
+    Ok((user, world))
+}
+
 async fn resource_icon(State(state): State<AppState>, headers: HeaderMap, Path(resource_id): Path<String>) -> Response {
     let Some(session) = portal_session(&state, &headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    match state.icons.get(&resource_id) {
-        Some((mime, bytes)) if entitled(&state, &session.user, &resource_id) => {
-            ([(header::CONTENT_TYPE, *mime)], bytes.clone()).into_response()
+    let Ok((user, world)) = user_and_world(&state, &session).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let id = bascule_domain::id::ResourceId::new(&resource_id);
+    if !bascule_domain::access::is_entitled(&user, &id, &world.entitlements) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match state.plane.icon(&id).await {
+        Some((mime, bytes)) => {
+            let mime = if mime == "image/svg+xml" { "image/svg+xml" } else { "image/png" };
+            ([(header::CONTENT_TYPE, mime)], bytes).into_response()
         }
-        _ => StatusCode::NOT_FOUND.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-fn resource_name(resource: &crate::config::ResourceConfig, lang: Lang) -> &str {
+fn resource_name(resource: &bascule_domain::inventory::Resource, lang: Lang) -> &str {
     match lang {
         Lang::Fr => &resource.name_fr,
         Lang::En => &resource.name_en,
     }
+}
+
+fn format_time(at: bascule_domain::time::Timestamp, plane: &crate::control::ControlPlane) -> String {
+    jiff::Timestamp::from_second(at.unix_seconds())
+        .map(|t| t.to_zoned(plane.timezone.clone()).strftime("%d/%m %H:%M").to_string())
+        .unwrap_or_default()
 }
 
 async fn portal(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -291,46 +555,107 @@ async fn portal(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(session) = portal_session(&state, &headers) else {
         return Redirect::to("/login").into_response();
     };
-    let user = state.config.user(&session.user);
-    let shown_name = user.and_then(|u| u.display_name.clone()).unwrap_or_else(|| session.user.clone());
-    let entitled: Vec<_> = user
-        .map(|u| u.resources.iter().filter_map(|id| state.config.resource(id)).collect())
-        .unwrap_or_default();
+    let (user, world) = match user_and_world(&state, &session).await {
+        Ok(found) => found,
+        Err(StatusCode::UNAUTHORIZED) => return Redirect::to("/login").into_response(),
+        Err(status) => return error_page(lang, status, "error.internal"),
+    };
+    let entitled = world.entitled_resources(&user);
+    let mut items = String::new();
+    for r in &entitled {
+        let has_icon = state.plane.icon(&r.id).await.is_some();
+        items.push_str(&format!(
+            r#"<li class="resource"><img class="resource-icon" src="{icon}" alt="" width="40" height="40"><span class="resource-name">{name}</span><a class="btn btn-primary" href="/view/{id}" data-resource="{id}">{open}</a></li>"#,
+            icon = escape(&icon_url(r, has_icon)),
+            name = escape(resource_name(r, lang)),
+            id = escape(r.id.as_str()),
+            open = t(lang, "portal.open"),
+        ));
+    }
     let items = if entitled.is_empty() {
         format!(r#"<p class="empty">{}</p>"#, t(lang, "portal.empty"))
     } else {
-        let list: String = entitled
+        format!(r#"<ul class="resource-list">{items}</ul>"#)
+    };
+    let mine: Vec<_> = world.sessions.iter().filter(|s| s.user() == &user.id && s.is_live()).collect();
+    let sessions = if mine.is_empty() {
+        format!(r#"<p class="empty" id="no-sessions">{}</p>"#, t(lang, "sessions.none"))
+    } else {
+        let rows: String = mine
             .iter()
-            .map(|r| {
+            .map(|s| {
+                let name = world.resource(s.resource()).map(|r| resource_name(r, lang).to_owned()).unwrap_or_else(|| s.resource().to_string());
+                let state_key = match s.state() {
+                    bascule_domain::session::SessionState::Active => "sessions.active",
+                    bascule_domain::session::SessionState::Disconnected { .. } => "sessions.disconnected",
+                    _ => "sessions.starting",
+                };
                 format!(
-                    r#"<li class="resource"><img class="resource-icon" src="{icon}" alt="" width="40" height="40"><span class="resource-name">{name}</span><a class="btn btn-primary" href="/view/{id}" data-resource="{id}">{open}</a></li>"#,
-                    icon = escape(&icon_url(&state, r)),
-                    name = escape(resource_name(r, lang)),
-                    id = escape(&r.id),
-                    open = t(lang, "portal.open"),
+                    r#"<li class="session" data-session="{id}" data-state="{state}"><span class="resource-name">{name}</span><span class="session-state">{state_text} · {since} {started}</span><a class="btn" href="/view/{resource}">{reconnect}</a><form method="post" action="/sessions/{id}/logoff"><input type="hidden" name="csrf" value="{csrf}"><button class="btn btn-danger" type="submit">{logoff}</button></form></li>"#,
+                    id = escape(s.id().as_str()),
+                    state = s.state().kind().as_str(),
+                    name = escape(&name),
+                    state_text = t(lang, state_key),
+                    since = t(lang, "sessions.since"),
+                    started = format_time(s.started_at(), &state.plane),
+                    resource = escape(s.resource().as_str()),
+                    reconnect = t(lang, "sessions.reconnect"),
+                    csrf = session.csrf,
+                    logoff = t(lang, "sessions.logoff"),
                 )
             })
             .collect();
-        format!(r#"<ul class="resource-list">{list}</ul>"#)
+        format!(r#"<ul class="session-list">{rows}</ul>"#)
     };
     let body = format!(
         r#"<main class="card portal">
 <p class="hello">{hello} {name}</p>
 <h1>{title}</h1>
 {items}
+<h2>{sessions_title}</h2>
+{sessions}
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{csrf}"><button class="btn" type="submit">{logout}</button></form>
 </main>"#,
         hello = t(lang, "portal.hello"),
-        name = escape(&shown_name),
+        name = escape(&user.display_name),
         title = t(lang, "portal.title"),
+        sessions_title = t(lang, "sessions.title"),
         csrf = session.csrf,
         logout = t(lang, "portal.logout"),
     );
     Html(page(lang, t(lang, "portal.title"), &body)).into_response()
 }
 
-fn entitled(state: &AppState, user: &str, resource: &str) -> bool {
-    state.config.user(user).is_some_and(|u| u.resources.iter().any(|r| r == resource))
+async fn logoff(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let Some(session) = portal_session(&state, &headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    if !same_secret(&session.csrf, &form.csrf) || !same_origin(&headers) {
+        return error_page(lang, StatusCode::FORBIDDEN, "error.csrf");
+    }
+    let login = login_of(&state, &session).await;
+    let session_id = bascule_domain::id::SessionId::new(&id);
+    let record = state.plane.store.get_session(&session_id).await.ok().flatten();
+    let Some(record) = record.filter(|r| r.user().as_str() == session.user) else {
+        state.plane.audit(&login, "session.logoff", &id, Some(peer.ip()), "refused: not the user's session").await;
+        return error_page(lang, StatusCode::NOT_FOUND, "error.not_found");
+    };
+    // The live connection ends with a notice to its viewers; its record is ended in any case.
+    state.sessions.end_session(&id, "session.logged_off");
+    let ended = state
+        .plane
+        .transition(record.id(), |r, at| r.end(at, bascule_domain::session::EndReason::LoggedOff))
+        .await;
+    let outcome = if ended { "success" } else { "already ended" };
+    state.plane.audit(&login, "session.logoff", &id, Some(peer.ip()), outcome).await;
+    Redirect::to("/").into_response()
 }
 
 async fn viewer_page(State(state): State<AppState>, headers: HeaderMap, Path(resource_id): Path<String>) -> Response {
@@ -338,13 +663,20 @@ async fn viewer_page(State(state): State<AppState>, headers: HeaderMap, Path(res
     let Some(session) = portal_session(&state, &headers) else {
         return Redirect::to("/login").into_response();
     };
-    let Some(resource) = state.config.resource(&resource_id) else {
+    let (user, world) = match user_and_world(&state, &session).await {
+        Ok(found) => found,
+        Err(StatusCode::UNAUTHORIZED) => return Redirect::to("/login").into_response(),
+        Err(status) => return error_page(lang, status, "error.internal"),
+    };
+    let id = bascule_domain::id::ResourceId::new(&resource_id);
+    let Some(resource) = world.resource(&id) else {
         return error_page(lang, StatusCode::NOT_FOUND, "error.unknown_resource");
     };
-    if !entitled(&state, &session.user, &resource.id) {
-        state.audit.record(&session.user, "view", &resource_id, None, "refused: not entitled");
+    if !bascule_domain::access::is_entitled(&user, &id, &world.entitlements) {
+        state.plane.audit(&user.login, "view", &resource_id, None, "refused: not entitled").await;
         return error_page(lang, StatusCode::FORBIDDEN, "error.not_entitled");
     }
+    let has_icon = state.plane.icon(&id).await.is_some();
     let name = escape(resource_name(resource, lang));
     Html(format!(
         r#"<!doctype html>
@@ -362,8 +694,8 @@ async fn viewer_page(State(state): State<AppState>, headers: HeaderMap, Path(res
 </body>
 </html>"#,
         code = lang.code(),
-        id = escape(&resource.id),
-        icon = escape(&icon_url(&state, resource)),
+        id = escape(resource.id.as_str()),
+        icon = escape(&icon_url(resource, has_icon)),
         csrf = session.csrf,
     ))
     .into_response()
@@ -372,6 +704,27 @@ async fn viewer_page(State(state): State<AppState>, headers: HeaderMap, Path(res
 #[derive(Deserialize)]
 struct LaunchRequest {
     resource: String,
+    /// Anything else a client sends (a host, a port, credentials) is refused: the server
+    /// resolves all three from the entitlement.
+    #[serde(flatten)]
+    extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The message key of a refused launch.
+fn refusal_key(error: &LaunchError) -> (StatusCode, &'static str) {
+    use bascule_domain::broker::LaunchRefusal as R;
+    match error {
+        LaunchError::Refused(R::UnknownResource | R::NotEntitled) => (StatusCode::FORBIDDEN, "error.not_entitled"),
+        LaunchError::Refused(R::UserDisabled | R::UnknownUser) => (StatusCode::FORBIDDEN, "login.disabled"),
+        LaunchError::Refused(R::OutsideAllowedHours { .. }) => (StatusCode::FORBIDDEN, "launch.outside_hours"),
+        LaunchError::Refused(R::NoLicence { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "launch.no_licence"),
+        LaunchError::Refused(R::NoHostAvailable { .. } | R::UnknownPool { .. }) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "launch.no_host")
+        }
+        LaunchError::Refused(_) | LaunchError::BadSettings(_) | LaunchError::Store(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "launch.unavailable")
+        }
+    }
 }
 
 async fn launch(
@@ -384,25 +737,56 @@ async fn launch(
     let Some(session) = portal_session(&state, &headers) else {
         return json_error(lang, StatusCode::UNAUTHORIZED, "error.not_logged_in");
     };
+    let login = login_of(&state, &session).await;
+    let plane = &state.plane;
     let token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !same_secret(token, &session.csrf) || !same_origin(&headers) {
-        state.audit.record(&session.user, "launch", "-", Some(peer.ip()), "refused: csrf");
+        plane.audit(&login, "launch", "-", Some(peer.ip()), "refused: csrf").await;
         return json_error(lang, StatusCode::FORBIDDEN, "error.csrf");
     }
     let Ok(request) = serde_json::from_slice::<LaunchRequest>(&body) else {
+        plane.audit(&login, "launch", "-", Some(peer.ip()), "refused: malformed request").await;
         return json_error(lang, StatusCode::BAD_REQUEST, "error.bad_request");
     };
-    if state.config.resource(&request.resource).is_none() {
-        state.audit.record(&session.user, "launch", &request.resource, Some(peer.ip()), "refused: unknown resource");
-        return json_error(lang, StatusCode::NOT_FOUND, "error.unknown_resource");
+    if !request.extra.is_empty() {
+        let fields: Vec<&str> = request.extra.keys().map(String::as_str).collect();
+        let outcome = format!("refused: client named {}", fields.join(", "));
+        plane.audit(&login, "launch", &request.resource, Some(peer.ip()), &outcome).await;
+        return json_error(lang, StatusCode::BAD_REQUEST, "launch.client_target");
     }
-    if !entitled(&state, &session.user, &request.resource) {
-        state.audit.record(&session.user, "launch", &request.resource, Some(peer.ip()), "refused: not entitled");
-        return json_error(lang, StatusCode::FORBIDDEN, "error.not_entitled");
+    let started = Instant::now();
+    let user = bascule_domain::id::UserId::new(&session.user);
+    let resource = bascule_domain::id::ResourceId::new(&request.resource);
+    match plane.launch(&user, &resource).await {
+        Ok(launch) => {
+            let outcome = format!(
+                "{} session {} on host {} ({} ms)",
+                if launch.rejoin { "rejoin" } else { "start" },
+                launch.session,
+                launch.target.host_id,
+                started.elapsed().as_millis()
+            );
+            plane.audit(&login, "launch", &request.resource, Some(peer.ip()), &outcome).await;
+            let session_id = launch.session.to_string();
+            let ticket = state.auth.issue_ticket(&session, launch, Instant::now());
+            axum::Json(serde_json::json!({ "ticket": ticket, "ws": format!("/ws?ticket={ticket}"), "session": session_id }))
+                .into_response()
+        }
+        Err(error) => {
+            let outcome = format!("refused: {}: {error}", error.code());
+            plane.audit(&login, "launch", &request.resource, Some(peer.ip()), &outcome).await;
+            if matches!(error, LaunchError::Store(_) | LaunchError::BadSettings(_)) {
+                tracing::error!(%error, resource = %request.resource, "launch failed");
+            }
+            let (status, key) = refusal_key(&error);
+            let mut body = serde_json::json!({ "error": error.code(), "message": t(lang, key) });
+            if let LaunchError::Refused(bascule_domain::broker::LaunchRefusal::OutsideAllowedHours { next_allowed: Some(at) }) = &error {
+                body["next_allowed"] = serde_json::json!(format_time(*at, plane));
+                body["message"] = serde_json::json!(format!("{} {}", t(lang, key), format_time(*at, plane)));
+            }
+            (status, axum::Json(body)).into_response()
+        }
     }
-    let ticket = state.auth.issue_ticket(&session, &request.resource, Instant::now());
-    state.audit.record(&session.user, "launch", &request.resource, Some(peer.ip()), "ticket issued");
-    axum::Json(serde_json::json!({ "ticket": ticket, "ws": format!("/ws?ticket={ticket}") })).into_response()
 }
 
 #[derive(Deserialize)]
@@ -424,23 +808,34 @@ async fn websocket(
     if !same_origin(&headers) {
         return json_error(lang, StatusCode::FORBIDDEN, "error.csrf");
     }
-    let Some((user, resource_id)) = state.auth.redeem_ticket(&query.ticket, &session.id, Instant::now()) else {
-        state.audit.record(&session.user, "connect", "-", Some(peer.ip()), "refused: invalid or used ticket");
-        return json_error(lang, StatusCode::FORBIDDEN, "error.forbidden");
+    let login = login_of(&state, &session).await;
+    let Some(launch) = state.auth.redeem_ticket(&query.ticket, &session.id, Instant::now()) else {
+        state.plane.audit(&login, "connect", "-", Some(peer.ip()), "refused: invalid, expired or used ticket").await;
+        return json_error(lang, StatusCode::FORBIDDEN, "error.ticket");
     };
-    let Some(resource) = state.config.resource(&resource_id).cloned() else {
-        return json_error(lang, StatusCode::NOT_FOUND, "error.unknown_resource");
+    let Launch { session: record_id, resource, target, password, username, passthrough, .. } = launch;
+    let name = match state.plane.store.get_resource(&resource).await {
+        Ok(Some(r)) => resource_name(&r, lang).to_owned(),
+        _ => resource.to_string(),
     };
-    state.audit.record(&user, "connect", &resource_id, Some(peer.ip()), "success");
-    let name = resource_name(&resource, lang).to_owned();
+    state.plane.audit(&login, "connect", resource.as_str(), Some(peer.ip()), &format!("session {record_id}")).await;
     // The server, never the browser, decides which account logs in to the host.
-    let passthrough = resource.protocol == "rdp" && resource.credentials == crate::config::CredentialsMode::Passthrough;
     let credentials = crate::session::Credentials {
-        username: if passthrough { Some(user.clone()) } else { resource.username.clone() },
-        password: if passthrough { session.password.clone() } else { state.secrets.get(&resource.id).cloned() },
+        username: if passthrough { Some(login.clone()) } else { username },
+        password: if passthrough { session.password.clone() } else { password },
         certificates: crate::certstore::CertificateStore::new(&state.config.data_dir),
     };
-    let live = state.sessions.attach(&user, &resource, name, credentials, &state.config.sessions, state.audit.clone());
+    let opening = crate::session::Opening {
+        session_id: record_id.to_string(),
+        user: login,
+        resource: resource.to_string(),
+        display_name: name,
+        target,
+    };
+    let (live, fresh) = state.sessions.attach(opening, credentials, &state.config.sessions);
+    if fresh {
+        tokio::spawn(crate::control::record_session(state.plane.clone(), live.clone(), record_id));
+    }
     upgrade
         // A little above the protocol limit, so that we can close with a reason ourselves.
         .max_message_size(bascule_proto::MAX_CLIENT_MESSAGE * 4)

@@ -73,6 +73,71 @@ pub(crate) fn t(lang: Lang, key: &str) -> &'static str {
             "No resource is assigned to you. Contact the helpdesk.",
         ),
         "portal.open" => ("Ouvrir", "Open"),
+        "login.disabled" => (
+            "Ce compte est désactivé. Appelez l'assistance.",
+            "This account is disabled. Call the helpdesk.",
+        ),
+        "login.unavailable" => (
+            "La connexion est impossible pour le moment (annuaire ou base de données injoignable). Réessayez dans quelques minutes ; si cela dure, appelez l'assistance.",
+            "Signing in is not possible right now (directory or database unreachable). Try again in a few minutes; if it lasts, call the helpdesk.",
+        ),
+        "totp.title" => ("Code de vérification", "Verification code"),
+        "totp.enrol_title" => ("Activer la double authentification", "Set up two-step verification"),
+        "totp.enrol_intro" => (
+            "Scannez ce code avec votre application d'authentification (FreeOTP, Google Authenticator, Microsoft Authenticator…), puis saisissez le code à 6 chiffres qu'elle affiche.",
+            "Scan this code with your authenticator app (FreeOTP, Google Authenticator, Microsoft Authenticator…), then enter the 6-digit code it shows.",
+        ),
+        "totp.enrol_manual" => (
+            "Impossible de scanner ? Saisissez cette clé dans l'application :",
+            "Cannot scan? Enter this key in the app:",
+        ),
+        "totp.ask" => (
+            "Saisissez le code à 6 chiffres affiché par votre application d'authentification.",
+            "Enter the 6-digit code shown by your authenticator app.",
+        ),
+        "totp.code" => ("Code à 6 chiffres", "6-digit code"),
+        "totp.submit" => ("Valider", "Verify"),
+        "totp.restart" => ("Recommencer la connexion", "Start signing in again"),
+        "totp.wrong" => (
+            "Code incorrect ou déjà utilisé. Vérifiez l'heure de votre téléphone et saisissez le code suivant.",
+            "Wrong or already used code. Check your phone's clock and enter the next code.",
+        ),
+        "totp.expired" => (
+            "L'étape de vérification a expiré. Reconnectez-vous.",
+            "The verification step has expired. Sign in again.",
+        ),
+        "sessions.title" => ("Mes sessions", "My sessions"),
+        "sessions.none" => ("Aucune session en cours.", "No session running."),
+        "sessions.active" => ("Connectée", "Connected"),
+        "sessions.disconnected" => ("Déconnectée, en attente", "Disconnected, waiting"),
+        "sessions.starting" => ("Démarrage", "Starting"),
+        "sessions.since" => ("ouverte le", "opened"),
+        "sessions.reconnect" => ("Reprendre", "Reconnect"),
+        "sessions.logoff" => ("Fermer la session", "Log off"),
+        "launch.no_licence" => (
+            "Toutes les licences sont utilisées. Réessayez dans quelques minutes ; si c'est urgent, appelez l'assistance.",
+            "All licences are in use. Try again in a few minutes; if it is urgent, call the helpdesk.",
+        ),
+        "launch.no_host" => (
+            "Aucun serveur n'est disponible pour cette ressource (maintenance ou panne). Réessayez plus tard ou appelez l'assistance.",
+            "No server is available for this resource (maintenance or failure). Try again later or call the helpdesk.",
+        ),
+        "launch.outside_hours" => (
+            "Cette ressource n'est pas accessible à cette heure. Prochaine ouverture :",
+            "This resource is not available at this time. Next opening:",
+        ),
+        "launch.unavailable" => (
+            "Le lancement a échoué côté serveur. L'incident est enregistré ; réessayez ou appelez l'assistance.",
+            "The launch failed on the server. It has been logged; try again or call the helpdesk.",
+        ),
+        "launch.client_target" => (
+            "Requête refusée : le navigateur ne choisit ni serveur, ni port, ni identifiants.",
+            "Request refused: the browser does not choose a server, a port or credentials.",
+        ),
+        "error.ticket" => (
+            "Ce lien de connexion n'est plus valable (déjà utilisé ou expiré). Relancez depuis le portail.",
+            "This connection link is no longer valid (already used or expired). Launch again from the portal.",
+        ),
         "portal.logout" => ("Se déconnecter", "Sign out"),
         "error.not_found" => ("Page introuvable.", "Page not found."),
         "error.forbidden" => ("Accès refusé.", "Access denied."),

@@ -1,15 +1,17 @@
-//! The Bascule gateway: HTTPS, login, portal, launch tickets, viewer WebSockets, and the tokio
-//! shell that drives VNC sessions.
+//! The Bascule gateway: HTTPS, login (local, LDAP, TOTP), portal, broker, launch tickets, the
+//! admin REST API, viewer WebSockets, and the tokio shells that drive VNC and RDP sessions.
 //!
-//! Architecture invariant: the browser names only a resource id; host, port and backend
-//! credentials come from the configuration and never leave this process.
+//! Architecture invariant: the browser names only a resource id; the broker resolves host, port
+//! and backend credentials from the database, and they never leave this process.
 
 #![warn(missing_docs)]
 
+mod api;
 mod audit;
 pub mod certstore;
 mod auth;
 pub mod config;
+mod control;
 mod http;
 mod i18n;
 mod rdp_backend;
@@ -69,6 +71,9 @@ pub enum StartError {
         /// The cause.
         source: secrets::SecretError,
     },
+    /// The database or the directory could not be opened, or the seed is invalid.
+    #[error("control plane: {0}")]
+    ControlPlane(String),
     /// The data directory, the certificate or the audit log could not be prepared.
     #[error("cannot prepare {what}: {source}")]
     Prepare {
@@ -95,8 +100,9 @@ pub struct RunningGateway {
 }
 
 impl Gateway {
-    /// Prepares the data directory and certificate, and binds the listener.
-    pub fn bind(config: Config) -> Result<Gateway, StartError> {
+    /// Prepares the data directory and certificate, opens (and migrates) the database, applies
+    /// the seed, and binds the listener.
+    pub async fn bind(config: Config) -> Result<Gateway, StartError> {
         // Only ring; nothing else installs a provider, so an error here means it is already set.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let prepare = |what: &str| {
@@ -105,34 +111,30 @@ impl Gateway {
         };
         std::fs::create_dir_all(&config.data_dir).map_err(prepare(&config.data_dir.display().to_string()))?;
         let tls = tls::load_or_generate(&config).map_err(prepare("the TLS certificate"))?;
-        let audit = audit::AuditLog::open(config.data_dir.join("audit.log")).map_err(prepare("the audit log"))?;
-        let key = secrets::SecretKey::load_or_create(&config.data_dir)
-            .map_err(|source| StartError::Secret { resource: "-".into(), source })?;
-        let mut icons = std::collections::HashMap::new();
-        for resource in &config.resources {
-            if let Some(path) = &resource.icon {
-                icons.insert(resource.id.clone(), load_icon(path).map_err(prepare(&path.display().to_string()))?);
-            }
-        }
-        let mut backend_secrets = std::collections::HashMap::new();
+        let audit = Arc::new(audit::AuditLog::open(config.data_dir.join("audit.log")).map_err(prepare("the audit log"))?);
+        let key = Arc::new(
+            secrets::SecretKey::load_or_create(&config.data_dir)
+                .map_err(|source| StartError::Secret { resource: "-".into(), source })?,
+        );
         for resource in &config.resources {
             if let Some(sealed) = &resource.password {
-                let secret = key
-                    .decrypt(sealed)
-                    .map_err(|source| StartError::Secret { resource: resource.id.clone(), source })?;
-                backend_secrets.insert(resource.id.clone(), secret);
+                key.decrypt(sealed).map_err(|source| StartError::Secret { resource: resource.id.clone(), source })?;
             }
         }
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|source| StartError::Bind { address: config.listen, source })?;
         listener.set_nonblocking(true).map_err(prepare("the listener"))?;
+        let config = Arc::new(config);
+        let plane = control::ControlPlane::open(config.clone(), key, audit.clone())
+            .await
+            .map_err(|e| StartError::ControlPlane(e.to_string()))?;
         let state = state::AppState {
             auth: Arc::new(auth::Auth::new(config.login.clone())),
-            config: Arc::new(config),
+            config,
             sessions: Arc::new(session::Sessions::default()),
-            secrets: Arc::new(backend_secrets),
-            icons: Arc::new(icons),
-            audit: Arc::new(audit),
+            plane: Arc::new(plane),
+            needs_passwords: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            audit,
             stats: Arc::new(Stats::default()),
         };
         Ok(Gateway { listener, tls, state })
@@ -159,7 +161,13 @@ impl Gateway {
             .map_err(|source| StartError::Bind { address, source })?
             .handle(handle.clone());
         let app = http::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move { server.serve(app).await });
+        self.state.refresh_needs_passwords().await;
+        let housekeeping = tokio::spawn(control::housekeeping(self.state.clone()));
+        let task = tokio::spawn(async move {
+            let result = server.serve(app).await;
+            housekeeping.abort();
+            result
+        });
         Ok(RunningGateway { address, handle, state: self.state, task })
     }
 }
@@ -211,15 +219,17 @@ mod tests {
         Config::from_toml(&text).expect("valid config")
     }
 
-    #[test]
-    fn plaintext_backend_passwords_are_refused_and_encrypted_ones_accepted() {
+    #[tokio::test]
+    async fn plaintext_backend_passwords_are_refused_and_encrypted_ones_accepted() {
         let dir = std::env::temp_dir().join(format!("bascule-bind-{}", std::process::id()));
-        let error = Gateway::bind(config_with_password(&dir, "clear")).err().expect("refused");
+        let error = Gateway::bind(config_with_password(&dir, "clear")).await.err().expect("refused");
         let message = error.to_string();
         assert!(message.contains("\"desk\"") && message.contains("bascule secret encrypt"), "{message}");
         let sealed = secrets::SecretKey::load_or_create(&dir).expect("key").encrypt("clear");
-        let gateway = Gateway::bind(config_with_password(&dir, &sealed)).expect("accepted");
-        assert_eq!(gateway.state.secrets.get("desk").map(|s| s.expose().to_owned()), Some("clear".into()));
+        let gateway = Gateway::bind(config_with_password(&dir, &sealed)).await.expect("accepted");
+        let settings = gateway.state.plane.store.get_host_settings(&bascule_domain::id::HostId::new("desk")).await;
+        let settings = settings.expect("read").expect("seeded host");
+        assert!(settings.contains("enc:v1:") && !settings.contains("clear"), "sealed at rest: {settings}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,8 +1,8 @@
 //! The RDP backend task: connects with `bascule-rdp`, and moves its events into the session's
 //! display and the viewers' input into it.
 
-use crate::config::{CertificateRule, RdpSecurity, ResourceConfig, ResourceKind, SessionSettings};
-use crate::session::{BackendError, Credentials, Input, LiveSession, SessionState};
+use crate::config::{CertificateRule, RdpSecurity, SessionSettings};
+use crate::session::{BackendError, Credentials, Input, LiveSession, SessionState, Target};
 use bascule_display::{CursorShape, Update};
 use bascule_proto::Rect;
 use bascule_rdp::{CertificatePolicy, RdpConfig, RdpEvent, RdpInput, Security};
@@ -25,22 +25,22 @@ pub(crate) fn keysym_to_char(keysym: u32) -> Option<char> {
 /// Chooses the certificate policy; under trust-on-first-use, an unapproved certificate is
 /// recorded as pending and the connection refused before any credential is sent.
 async fn certificate_policy(
-    resource: &ResourceConfig,
+    target: &Target,
     credentials: &Credentials,
     timeout: Duration,
 ) -> Result<CertificatePolicy, BackendError> {
-    match resource.certificate_rule() {
-        Some(CertificateRule::Pinned(fingerprint)) => Ok(CertificatePolicy::Pinned(fingerprint)),
-        Some(CertificateRule::System) => Ok(CertificatePolicy::System),
-        Some(CertificateRule::AcceptAny) => Ok(CertificatePolicy::AcceptAny),
-        Some(CertificateRule::TrustOnFirstUse) | None => {
-            if let Some(approved) = credentials.certificates.approved(&resource.id)?.last() {
+    match &target.certificate {
+        CertificateRule::Pinned(fingerprint) => Ok(CertificatePolicy::Pinned(*fingerprint)),
+        CertificateRule::System => Ok(CertificatePolicy::System),
+        CertificateRule::AcceptAny => Ok(CertificatePolicy::AcceptAny),
+        CertificateRule::TrustOnFirstUse => {
+            if let Some(approved) = credentials.certificates.approved(&target.host_id)?.last() {
                 return Ok(CertificatePolicy::Pinned(*approved));
             }
-            let seen = bascule_rdp::fetch_certificate_sha256(&resource.host, resource.port, timeout).await?;
-            credentials.certificates.record_pending(&resource.id, &seen)?;
+            let seen = bascule_rdp::fetch_certificate_sha256(&target.address, target.port, timeout).await?;
+            credentials.certificates.record_pending(&target.host_id, &seen)?;
             Err(BackendError::CertificatePending {
-                resource: resource.id.clone(),
+                resource: target.host_id.clone(),
                 fingerprint: crate::config::format_fingerprint(&seen),
             })
         }
@@ -50,23 +50,23 @@ async fn certificate_policy(
 /// Drives one RDP connection until it ends. `Ok` carries a normal end's notice code and detail.
 pub(crate) async fn run_rdp(
     session: &LiveSession,
-    resource: &ResourceConfig,
+    target: &Target,
     credentials: Credentials,
     settings: &SessionSettings,
     mut input: mpsc::Receiver<Input>,
 ) -> Result<(&'static str, String), BackendError> {
     let timeout = Duration::from_secs(settings.connect_timeout_secs);
-    let certificate = certificate_policy(resource, &credentials, timeout).await?;
+    let certificate = certificate_policy(target, &credentials, timeout).await?;
     let (Some(username), Some(password)) = (credentials.username.clone(), credentials.password.clone()) else {
         return Err(BackendError::NoCredentials);
     };
     let config = RdpConfig {
-        host: resource.host.clone(),
-        port: resource.port,
+        host: target.address.clone(),
+        port: target.port,
         username,
         password: password.expose().to_owned(),
-        domain: resource.domain.clone(),
-        security: match resource.security {
+        domain: target.domain.clone(),
+        security: match target.security {
             RdpSecurity::Negotiate => Security::Negotiate,
             RdpSecurity::Tls => Security::Tls,
             RdpSecurity::Nla => Security::Nla,
@@ -74,10 +74,10 @@ pub(crate) async fn run_rdp(
         certificate,
         width: DEFAULT_SIZE.0,
         height: DEFAULT_SIZE.1,
-        alternate_shell: if resource.kind == ResourceKind::Application { resource.application.clone() } else { None },
-        working_dir: resource.working_dir.clone(),
-        keyboard_layout: resource.keyboard_layout,
-        clipboard: resource.clipboard_in || resource.clipboard_out,
+        alternate_shell: target.application.clone(),
+        working_dir: target.working_dir.clone(),
+        keyboard_layout: target.keyboard_layout,
+        clipboard: target.clipboard_in || target.clipboard_out,
         connect_timeout: timeout,
         // EGFX without H.264: hosts send codecs that IronRDP composites into our framebuffer.
         // H.264 pass-through to the browser (Egfx::Avc420PassThrough) waits for the viewer's
@@ -87,7 +87,7 @@ pub(crate) async fn run_rdp(
     let connection = bascule_rdp::connect(config).await?;
     let (width, height) = connection.size();
     session.lock_display().apply(Update::Resize { width, height })?;
-    tracing::info!(resource = %resource.id, width, height, "rdp connected");
+    tracing::info!(host = %target.host_id, width, height, "rdp connected");
 
     let (event_tx, mut events) = mpsc::channel::<RdpEvent>(256);
     let (rdp_input, input_rx) = mpsc::channel::<RdpInput>(512);
@@ -130,7 +130,7 @@ pub(crate) async fn run_rdp(
                 if !active && tokio::time::Instant::now() > first_picture_deadline {
                     run.abort();
                     return Err(BackendError::Timeout {
-                        address: format!("{}:{}", resource.host, resource.port),
+                        address: format!("{}:{}", target.address, target.port),
                         seconds: settings.connect_timeout_secs,
                     });
                 }
@@ -145,7 +145,7 @@ pub(crate) async fn run_rdp(
                 } else if alone_since.get_or_insert_with(std::time::Instant::now).elapsed() > reconnect_window {
                     // Dropping the connection disconnects; the host keeps its own session.
                     run.abort();
-                    return Ok(("session.ended", "no viewer reconnected within the reconnect window".into()));
+                    return Ok(("session.released", "no viewer reconnected within the reconnect window; the desktop stays on its host".into()));
                 }
             }
         }

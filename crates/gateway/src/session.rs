@@ -1,10 +1,9 @@
-//! Live sessions: one backend connection per (user, resource), shared by that session's viewers.
+//! Live sessions: one backend connection per session record, shared by that session's viewers.
 //!
 //! The backend task owns the protocol client and writes into the session's [`Display`]; each
 //! viewer task (see `ws.rs`) takes its own frames from the same display when its window allows.
 
-use crate::audit::AuditLog;
-use crate::config::{KeyboardMode, ResourceConfig, SessionSettings};
+use crate::config::{CertificateRule, KeyboardMode, RdpSecurity, SessionSettings};
 use bascule_display::{CursorShape, Display, Update};
 use bascule_proto::Rect;
 use std::collections::HashMap;
@@ -31,9 +30,31 @@ pub(crate) enum Input {
     Resize { width: u16, height: u16 },
 }
 
+/// Where and how to connect, resolved by the broker from the host, the resource and the
+/// effective policy. Never built from anything the browser sent.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) host_id: String,
+    pub(crate) protocol: bascule_domain::inventory::Protocol,
+    pub(crate) address: String,
+    pub(crate) port: u16,
+    pub(crate) keyboard: KeyboardMode,
+    pub(crate) security: RdpSecurity,
+    pub(crate) certificate: CertificateRule,
+    pub(crate) domain: Option<String>,
+    /// A published application (RDP alternate shell) instead of the desktop.
+    pub(crate) application: Option<String>,
+    pub(crate) working_dir: Option<String>,
+    pub(crate) keyboard_layout: u32,
+    pub(crate) clipboard_in: bool,
+    pub(crate) clipboard_out: bool,
+}
+
 /// One backend connection and its display.
 #[derive(Debug)]
 pub(crate) struct LiveSession {
+    /// The session record's id.
+    pub(crate) id: String,
     pub(crate) user: String,
     pub(crate) resource: String,
     pub(crate) name: String,
@@ -44,6 +65,7 @@ pub(crate) struct LiveSession {
     /// Remote clipboard text, with a counter so viewers see each change once.
     pub(crate) clipboard: watch::Sender<(u64, String)>,
     pub(crate) input: mpsc::Sender<Input>,
+    pub(crate) target: Target,
 }
 
 impl LiveSession {
@@ -55,8 +77,15 @@ impl LiveSession {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    fn end(&self, code: &'static str, detail: String) {
-        self.state.send_replace(SessionState::Ended { code, detail });
+    /// Ends the session with a notice code; the first reason given is the one kept.
+    pub(crate) fn end(&self, code: &'static str, detail: String) {
+        self.state.send_if_modified(|state| {
+            if matches!(state, SessionState::Ended { .. }) {
+                return false;
+            }
+            *state = SessionState::Ended { code, detail };
+            true
+        });
         self.bump();
     }
 }
@@ -75,36 +104,57 @@ pub(crate) struct Credentials {
 /// All live sessions of the gateway.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
-    live: Mutex<HashMap<(String, String), Arc<LiveSession>>>,
+    live: Mutex<HashMap<String, Arc<LiveSession>>>,
+}
+
+/// Who opens a session, on what, and where.
+#[derive(Debug, Clone)]
+pub(crate) struct Opening {
+    pub(crate) session_id: String,
+    pub(crate) user: String,
+    pub(crate) resource: String,
+    pub(crate) display_name: String,
+    pub(crate) target: Target,
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<LiveSession>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveSession>>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The user's live session on this resource, or a new one (which starts connecting).
+    /// Ends a session's live connection, if it has one, with a notice to its viewers.
+    pub(crate) fn end_session(&self, session_id: &str, code: &'static str) -> bool {
+        match self.lock().get(session_id) {
+            Some(session) => {
+                session.end(code, String::new());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The session record's live connection, or a new one (which starts connecting). The bool
+    /// says whether it is new.
     pub(crate) fn attach(
         self: &Arc<Self>,
-        user: &str,
-        resource: &ResourceConfig,
-        display_name: String,
+        opening: Opening,
         credentials: Credentials,
         settings: &SessionSettings,
-        audit: Arc<AuditLog>,
-    ) -> Arc<LiveSession> {
-        let key = (user.to_owned(), resource.id.clone());
+    ) -> (Arc<LiveSession>, bool) {
+        let key = opening.session_id.clone();
         let mut live = self.lock();
         if let Some(existing) = live.get(&key) {
             if !matches!(*existing.state.borrow(), SessionState::Ended { .. }) {
-                return existing.clone();
+                return (existing.clone(), false);
             }
         }
         let (input_tx, input_rx) = mpsc::channel(512);
         let session = Arc::new(LiveSession {
-            user: user.to_owned(),
-            resource: resource.id.clone(),
-            name: display_name,
+            id: opening.session_id.clone(),
+            user: opening.user.clone(),
+            resource: opening.resource.clone(),
+            name: opening.display_name.clone(),
+            target: opening.target.clone(),
             display: Mutex::new(Display::new(0, 0)),
             state: watch::Sender::new(SessionState::Connecting),
             changes: watch::Sender::new(0),
@@ -114,28 +164,27 @@ impl Sessions {
         live.insert(key.clone(), session.clone());
         let sessions = self.clone();
         let task_session = session.clone();
-        let resource = resource.clone();
+        let target = opening.target;
         let settings = settings.clone();
         tokio::spawn(async move {
-            let outcome = match resource.protocol.as_str() {
-                "rdp" => crate::rdp_backend::run_rdp(&task_session, &resource, credentials, &settings, input_rx).await,
-                _ => run_vnc(&task_session, &resource, credentials.password, &settings, input_rx).await,
+            let outcome = match target.protocol {
+                bascule_domain::inventory::Protocol::Rdp => {
+                    crate::rdp_backend::run_rdp(&task_session, &target, credentials, &settings, input_rx).await
+                }
+                _ => run_vnc(&task_session, &target, credentials.password, &settings, input_rx).await,
             };
             let (code, detail) = match outcome {
                 Ok(reason) => reason,
                 Err(error) => (error.notice_code(), error.to_string()),
             };
-            tracing::info!(user = %task_session.user, resource = %task_session.resource, %code, %detail, "session ended");
-            // The technical cause goes to the audit log too, for the helpdesk.
-            let outcome = if detail.is_empty() { code.to_owned() } else { format!("{code}: {detail}") };
-            audit.record(&task_session.user, "session.end", &task_session.resource, None, &outcome);
-            task_session.end(code, detail);
+            tracing::info!(session = %task_session.id, user = %task_session.user, resource = %task_session.resource, %code, %detail, "session ended");
+task_session.end(code, detail);
             let mut live = sessions.lock();
             if live.get(&key).is_some_and(|s| Arc::ptr_eq(s, &task_session)) {
                 live.remove(&key);
             }
         });
-        session
+        (session, true)
     }
 
     pub(crate) fn count(&self) -> usize {
@@ -202,12 +251,12 @@ impl BackendError {
 /// Drives one VNC connection until it ends. `Ok` carries a normal end's notice code and detail.
 async fn run_vnc(
     session: &LiveSession,
-    resource: &ResourceConfig,
+    target: &Target,
     password: Option<crate::secrets::Secret>,
     settings: &SessionSettings,
     mut input: mpsc::Receiver<Input>,
 ) -> Result<(&'static str, String), BackendError> {
-    let address = format!("{}:{}", resource.host, resource.port);
+    let address = format!("{}:{}", target.address, target.port);
     let connect_timeout = Duration::from_secs(settings.connect_timeout_secs);
     let stream = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(&address))
         .await
@@ -217,7 +266,7 @@ async fn run_vnc(
     let (mut reader, mut writer) = stream.into_split();
     let mut client = bascule_rfb::Client::new(bascule_rfb::Config {
         password: password.map(|p| p.expose().to_owned()),
-        use_qemu_key_events: resource.keyboard == KeyboardMode::Scancode,
+        use_qemu_key_events: target.keyboard == KeyboardMode::Scancode,
         ..bascule_rfb::Config::default()
     });
     let handshake_deadline = tokio::time::Instant::now() + connect_timeout;
@@ -253,7 +302,7 @@ async fn run_vnc(
                 if !active || session.lock_display().viewer_count() > 0 {
                     alone_since = None;
                 } else if alone_since.get_or_insert_with(Instant::now).elapsed() > reconnect_window {
-                    return Ok(("session.ended", "no viewer reconnected within the reconnect window".into()));
+                    return Ok(("session.released", "no viewer reconnected within the reconnect window; the desktop stays on its host".into()));
                 }
             }
         }

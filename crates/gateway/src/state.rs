@@ -17,12 +17,21 @@ pub struct Stats {
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) config: Arc<Config>,
-    pub(crate) auth: Arc<Auth>,
+    pub(crate) auth: Arc<Auth<crate::control::Launch>>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) stats: Arc<Stats>,
-    /// Decrypted backend passwords, by resource id.
-    pub(crate) secrets: Arc<std::collections::HashMap<String, crate::secrets::Secret>>,
-    /// Resource icons (MIME type, bytes), by resource id.
-    pub(crate) icons: Arc<std::collections::HashMap<String, (&'static str, Vec<u8>)>>,
+    /// The database, the broker and the directory.
+    pub(crate) plane: Arc<crate::control::ControlPlane>,
+    /// Whether some host passes the user's own password through (then the portal session keeps
+    /// it in memory); refreshed by the housekeeping task.
+    pub(crate) needs_passwords: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AppState {
+    /// Re-reads whether the portal must keep login passwords for pass-through hosts.
+    pub(crate) async fn refresh_needs_passwords(&self) {
+        let needed = self.plane.needs_login_passwords().await;
+        self.needs_passwords.store(needed, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -166,9 +166,8 @@ async fn viewer_loop(
 ) -> Result<std::convert::Infallible, Close> {
     let mut changes = session.changes.subscribe();
     // The resource's clipboard policy, for each direction.
-    let resource = state.config.resource(&session.resource);
-    let clipboard_in = resource.is_some_and(|r| r.clipboard_in);
-    let clipboard_out = resource.is_some_and(|r| r.clipboard_out);
+    let clipboard_in = session.target.clipboard_in;
+    let clipboard_out = session.target.clipboard_out;
     let mut clipboard = session.clipboard.subscribe();
     clipboard.mark_unchanged();
     let ack_timeout = Duration::from_secs(state.config.sessions.ack_timeout_secs);

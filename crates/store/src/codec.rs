@@ -9,7 +9,7 @@ use bascule_domain::policy::Limit;
 use bascule_domain::session::{EndReason, FailReason};
 use bascule_domain::time::{AllowedHours, TimeWindow, Weekday, WeekdaySet};
 
-use crate::StoreError;
+use crate::{AuthSource, StoreError};
 
 pub(crate) fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
@@ -65,6 +65,21 @@ pub(crate) fn roles_from_db(text: &str) -> Result<Vec<Role>, StoreError> {
             other => Err(corrupt("users", format!("role {other:?}"))),
         })
         .collect()
+}
+
+pub(crate) fn auth_source_to_db(source: &AuthSource) -> &'static str {
+    match source {
+        AuthSource::Local => "local",
+        AuthSource::Directory => "directory",
+    }
+}
+
+pub(crate) fn auth_source_from_db(text: &str) -> Result<AuthSource, StoreError> {
+    match text {
+        "local" => Ok(AuthSource::Local),
+        "directory" => Ok(AuthSource::Directory),
+        other => Err(corrupt("users", format!("source {other:?}"))),
+    }
 }
 
 pub(crate) fn protocol_to_db(protocol: Protocol) -> Result<&'static str, StoreError> {

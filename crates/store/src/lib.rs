@@ -1,5 +1,6 @@
 //! Bascule's control-plane storage: the inventory, access rules, policies, sessions, licence
-//! samples and the audit log, in SQLite (one file, the default) or PostgreSQL (several gateways).
+//! samples, the audit log and settings, in SQLite (one file, the default) or PostgreSQL (several
+//! gateways).
 //!
 //! One [`Store`] over an [`sqlx::AnyPool`] serves both: the SQL text is shared (numbered `$1`
 //! placeholders work in both), the migrations are one folder per dialect, and rows are converted
@@ -8,7 +9,17 @@
 //!
 //! [`Store::record_session_start`] is where the broker's advice becomes binding: it re-checks the
 //! licence capacity and the host's `max_sessions` in one serialised transaction.
+//!
+//! Beside the domain types, the store keeps what the gateway owns and the domain does not model:
+//! how each user logs in ([`UserAuth`]: local password hash or directory, sealed TOTP secret),
+//! the connection settings of hosts and resources (opaque JSON documents, e.g.
+//! [`Store::set_host_settings`]) and free-form settings ([`Store::set_setting`]).
+//!
+//! [`Store::export`] dumps every table into a [`Backup`] (serde, e.g. JSON), and
+//! [`Store::import`] loads one into an empty database in one transaction, whatever the backend
+//! on either side: that is also how a site moves from SQLite to PostgreSQL.
 
+pub mod backup;
 mod codec;
 
 use std::sync::Once;
@@ -25,6 +36,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 use thiserror::Error;
 
+pub use backup::Backup;
 use codec::*;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -68,6 +80,20 @@ pub enum StoreError {
     /// A domain value this version of the store cannot write.
     #[error("value not supported by the store: {0}")]
     Unsupported(String),
+    /// [`Store::import`] was refused: the target database already holds data.
+    #[error(
+        "import refused: the database is not empty (table {table} has rows); import into a new database"
+    )]
+    NotEmpty {
+        /// The first table found with rows.
+        table: &'static str,
+    },
+    /// A backup this version cannot import (another format, a newer version or schema).
+    #[error("unsupported backup: {0}")]
+    UnsupportedBackup(String),
+    /// A backup that cannot be read (not JSON, or fields missing or mistyped).
+    #[error("unreadable backup: {0}")]
+    InvalidBackup(String),
 }
 
 /// Which limit refused a new session.
@@ -125,6 +151,55 @@ pub struct AuditEntry {
     pub address: Option<String>,
     /// How it ended (`ok`, or a refusal code).
     pub outcome: String,
+}
+
+/// How a user logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSource {
+    /// With a password checked against [`UserAuth::password_hash`].
+    Local,
+    /// Against the LDAP/AD directory; the store keeps no password.
+    Directory,
+}
+
+/// A user's login material, beside the domain's [`User`] (which never carries it).
+///
+/// A new user (or one written by [`Store::upsert_user`] only) has the [`Default`]: local, no
+/// password, no TOTP. `Debug` shows whether the secrets are set, never their text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserAuth {
+    /// Local password or directory.
+    pub source: AuthSource,
+    /// The argon2 hash of the password, as a PHC string; `None` for directory users, or a local
+    /// user who cannot log in with a password yet.
+    pub password_hash: Option<String>,
+    /// The TOTP secret, sealed by the caller (the store keeps the opaque string as given).
+    pub totp_secret: Option<String>,
+    /// Whether the user proved a first code, so that TOTP is enforced at login.
+    pub totp_confirmed: bool,
+}
+
+impl Default for UserAuth {
+    fn default() -> Self {
+        Self {
+            source: AuthSource::Local,
+            password_hash: None,
+            totp_secret: None,
+            totp_confirmed: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for UserAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |value: &Option<String>| value.as_ref().map(|_| "<redacted>");
+        f.debug_struct("UserAuth")
+            .field("source", &self.source)
+            .field("password_hash", &redacted(&self.password_hash))
+            .field("totp_secret", &redacted(&self.totp_secret))
+            .field("totp_confirmed", &self.totp_confirmed)
+            .finish()
+    }
 }
 
 /// The control plane's database.
@@ -201,6 +276,9 @@ impl Store {
     // ----- users, groups, memberships -----
 
     /// Inserts or replaces a user, and replaces its memberships with `user.groups`.
+    ///
+    /// A new user gets the default [`UserAuth`]; an existing one keeps its own (see
+    /// [`Store::set_user_auth`]).
     pub async fn upsert_user(&self, user: &User) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -273,7 +351,12 @@ impl Store {
             sqlx::query("SELECT user_id, group_id FROM memberships ORDER BY user_id, group_id")
                 .fetch_all(&self.pool)
                 .await?;
-        attach_children(&mut users, &memberships, |user| user.id.as_str(), |user, id| user.groups.push(GroupId::new(id)))?;
+        attach_children(
+            &mut users,
+            &memberships,
+            |user| user.id.as_str(),
+            |user, id| user.groups.push(GroupId::new(id)),
+        )?;
         Ok(users)
     }
 
@@ -352,20 +435,90 @@ impl Store {
         Ok(ids.into_iter().map(UserId::new).collect())
     }
 
+    /// Replaces the groups of `user` with `groups` (duplicates count once), in one transaction.
+    ///
+    /// [`StoreError::NotFound`] (kind `user` or `group`, the first missing one) if the user or one
+    /// of the groups does not exist; then nothing changes.
+    pub async fn set_memberships(&self, user: &UserId, groups: &[GroupId]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let found = sqlx::query("SELECT id FROM users WHERE id = $1")
+            .bind(user.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound {
+                kind: "user",
+                id: user.to_string(),
+            });
+        }
+        for group in groups {
+            let found = sqlx::query("SELECT id FROM groups WHERE id = $1")
+                .bind(group.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound {
+                    kind: "group",
+                    id: group.to_string(),
+                });
+            }
+        }
+        sqlx::query("DELETE FROM memberships WHERE user_id = $1")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for group in groups {
+            sqlx::query(
+                "INSERT INTO memberships (user_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(user.as_str())
+            .bind(group.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How the user with this id logs in; `None` if there is no such user.
+    pub async fn get_user_auth(&self, id: &UserId) -> Result<Option<UserAuth>> {
+        let row = sqlx::query(
+            "SELECT source, password_hash, totp_secret, totp_confirmed FROM users WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(UserAuth {
+            source: auth_source_from_db(&row.try_get::<String, _>("source")?)?,
+            password_hash: row.try_get("password_hash")?,
+            totp_secret: row.try_get("totp_secret")?,
+            totp_confirmed: bool_from_db("users", row.try_get("totp_confirmed")?)?,
+        }))
+    }
+
+    /// Replaces how the user with this id logs in; [`StoreError::NotFound`] if there is none.
+    pub async fn set_user_auth(&self, id: &UserId, auth: &UserAuth) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE users SET source = $2, password_hash = $3, totp_secret = $4,
+               totp_confirmed = $5 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(auth_source_to_db(&auth.source))
+        .bind(auth.password_hash.clone())
+        .bind(auth.totp_secret.clone())
+        .bind(bool_to_db(auth.totp_confirmed))
+        .execute(&self.pool)
+        .await?;
+        found_or(done.rows_affected(), "user", id.as_str())
+    }
+
     // ----- hosts, pools, resources -----
 
-    /// Inserts or replaces a host, health included.
+    /// Inserts or replaces a host, health included. A new host gets the settings `{}`; an
+    /// existing one keeps its own (see [`Store::set_host_settings`]).
     pub async fn upsert_host(&self, host: &Host) -> Result<()> {
-        let (health, since, reason) = match &host.health {
-            Health::Unknown => ("unknown", None, None),
-            Health::Healthy => ("healthy", None, None),
-            Health::Unhealthy { since, reason } => (
-                "unhealthy",
-                Some(since.unix_seconds()),
-                Some(reason.clone()),
-            ),
-            other => return Err(unsupported(other)),
-        };
+        let (health, since, reason) = health_to_db(&host.health)?;
         sqlx::query(
             "INSERT INTO hosts (id, name, protocol, address, port, max_sessions, draining, weight,
                                 health, health_since, health_reason)
@@ -411,6 +564,44 @@ impl Store {
     pub async fn delete_host(&self, id: &HostId) -> Result<bool> {
         self.delete("DELETE FROM hosts WHERE id = $1", id.as_str())
             .await
+    }
+
+    /// Writes the health of the host with this id (a probe's result), and nothing else;
+    /// [`StoreError::NotFound`] if there is none.
+    pub async fn set_host_health(&self, id: &HostId, health: &Health) -> Result<()> {
+        let (health, since, reason) = health_to_db(health)?;
+        let done = sqlx::query(
+            "UPDATE hosts SET health = $2, health_since = $3, health_reason = $4 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(health)
+        .bind(since)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        found_or(done.rows_affected(), "host", id.as_str())
+    }
+
+    /// The connection settings of the host with this id (a JSON document owned by the gateway,
+    /// `{}` until set); `None` if there is no such host.
+    pub async fn get_host_settings(&self, id: &HostId) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT settings FROM hosts WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Replaces the connection settings of the host with this id, stored as given (the store
+    /// does not parse them); [`StoreError::NotFound`] if there is no such host.
+    pub async fn set_host_settings(&self, id: &HostId, settings: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE hosts SET settings = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(settings)
+            .execute(&self.pool)
+            .await?;
+        found_or(done.rows_affected(), "host", id.as_str())
     }
 
     /// Inserts or replaces a pool and its member list (in order).
@@ -471,7 +662,12 @@ impl Store {
             sqlx::query("SELECT pool_id, host_id FROM pool_hosts ORDER BY pool_id, position")
                 .fetch_all(&self.pool)
                 .await?;
-        attach_children(&mut pools, &members, |pool| pool.id.as_str(), |pool, id| pool.hosts.push(HostId::new(id)))?;
+        attach_children(
+            &mut pools,
+            &members,
+            |pool| pool.id.as_str(),
+            |pool, id| pool.hosts.push(HostId::new(id)),
+        )?;
         Ok(pools)
     }
 
@@ -481,7 +677,8 @@ impl Store {
             .await
     }
 
-    /// Inserts or replaces a resource.
+    /// Inserts or replaces a resource. A new resource gets the settings `{}`; an existing one
+    /// keeps its own (see [`Store::set_resource_settings`]).
     pub async fn upsert_resource(&self, resource: &Resource) -> Result<()> {
         let (kind, program) = match &resource.kind {
             ResourceKind::Desktop => ("desktop", None),
@@ -530,6 +727,28 @@ impl Store {
     pub async fn delete_resource(&self, id: &ResourceId) -> Result<bool> {
         self.delete("DELETE FROM resources WHERE id = $1", id.as_str())
             .await
+    }
+
+    /// The connection settings of the resource with this id (a JSON document owned by the
+    /// gateway, `{}` until set); `None` if there is no such resource.
+    pub async fn get_resource_settings(&self, id: &ResourceId) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT settings FROM resources WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Replaces the connection settings of the resource with this id, stored as given (the store
+    /// does not parse them); [`StoreError::NotFound`] if there is no such resource.
+    pub async fn set_resource_settings(&self, id: &ResourceId, settings: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE resources SET settings = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(settings)
+            .execute(&self.pool)
+            .await?;
+        found_or(done.rows_affected(), "resource", id.as_str())
     }
 
     // ----- entitlements, policies -----
@@ -655,26 +874,39 @@ impl Store {
 
     // ----- settings, world -----
 
-    /// Sets the licence capacity that [`Store::load_world`] reports.
-    pub async fn set_licence_capacity(&self, capacity: u32) -> Result<()> {
+    /// The value of the setting `key`, if set.
+    pub async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Sets (inserts or replaces) the setting `key`. The key `licence_capacity` belongs to
+    /// [`Store::set_licence_capacity`].
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
-        .bind(LICENCE_CAPACITY_KEY)
-        .bind(capacity.to_string())
+        .bind(key)
+        .bind(value)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
+    /// Sets the licence capacity that [`Store::load_world`] reports.
+    pub async fn set_licence_capacity(&self, capacity: u32) -> Result<()> {
+        self.set_setting(LICENCE_CAPACITY_KEY, &capacity.to_string())
+            .await
+    }
+
     /// The licence capacity; 0 (no launch) until set.
     pub async fn licence_capacity(&self) -> Result<u32> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(LICENCE_CAPACITY_KEY)
-            .fetch_optional(&self.pool)
-            .await?;
-        match value {
+        match self.get_setting(LICENCE_CAPACITY_KEY).await? {
             None => Ok(0),
             Some(text) => text
                 .parse()
@@ -840,6 +1072,42 @@ impl Store {
         rows.iter().map(session_from_row).collect()
     }
 
+    /// The sessions started in `[from, to)`, live or not, newest first.
+    pub async fn sessions_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, resource_id, host_id, state, state_at, state_reason, started_at
+             FROM sessions WHERE started_at >= $1 AND started_at < $2
+             ORDER BY started_at DESC, id DESC",
+        )
+        .bind(from.unix_seconds())
+        .bind(to.unix_seconds())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// The number of live sessions (starting, active, disconnected) per host, by host id; hosts
+    /// without live sessions are absent. A host's sessions count even once the host is deleted.
+    pub async fn session_count_by_host(&self) -> Result<Vec<(HostId, u32)>> {
+        let rows = sqlx::query(
+            "SELECT host_id, COUNT(*) FROM sessions
+             WHERE state IN ('starting', 'active', 'disconnected')
+             GROUP BY host_id ORDER BY host_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let host: String = row.try_get(0)?;
+                Ok((HostId::new(host), u32_from_db("sessions", row.try_get(1)?)?))
+            })
+            .collect()
+    }
+
     // ----- licence samples, audit -----
 
     /// Records one licence-usage sample.
@@ -922,6 +1190,39 @@ impl Store {
         let done = sqlx::query(sql).bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
+
+    /// A transaction that will write after reading: `BEGIN IMMEDIATE` on SQLite, so that it
+    /// waits for the write lock up front instead of failing to upgrade a read snapshot.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// `Ok` if an update by id changed a row, [`StoreError::NotFound`] otherwise.
+fn found_or(rows_affected: u64, kind: &'static str, id: &str) -> Result<()> {
+    if rows_affected == 0 {
+        return Err(StoreError::NotFound {
+            kind,
+            id: id.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn health_to_db(health: &Health) -> Result<(&'static str, Option<i64>, Option<String>)> {
+    Ok(match health {
+        Health::Unknown => ("unknown", None, None),
+        Health::Healthy => ("healthy", None, None),
+        Health::Unhealthy { since, reason } => (
+            "unhealthy",
+            Some(since.unix_seconds()),
+            Some(reason.clone()),
+        ),
+        other => return Err(unsupported(other)),
+    })
 }
 
 const HOST_COLUMNS_BY_ID: &str = "SELECT id, name, protocol, address, port, max_sessions, draining,

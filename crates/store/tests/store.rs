@@ -13,7 +13,11 @@ use bascule_domain::inventory::{Balancing, Health, Host, Pool, Protocol, Resourc
 use bascule_domain::policy::{EffectivePolicy, Limit, Policy, PolicyScope, ScopedPolicy};
 use bascule_domain::session::{EndReason, FailReason, SessionRecord, SessionState};
 use bascule_domain::time::{AllowedHours, TimeWindow, Timestamp, WeekdaySet};
-use bascule_store::{AuditEntry, Backend, CapacityLimit, LicenceSample, Store, StoreError};
+use bascule_store::backup::{AuditRow, HostRow, SettingRow, UserRow};
+use bascule_store::{
+    AuditEntry, AuthSource, Backend, Backup, CapacityLimit, LicenceSample, Store, StoreError,
+    UserAuth,
+};
 use sqlx::Connection;
 
 fn unique_suffix() -> String {
@@ -49,7 +53,8 @@ fn remove_sqlite(path: &Path) {
     }
 }
 
-async fn postgres_store() -> Store {
+/// The URL of a new empty schema on the test server.
+async fn postgres_url() -> String {
     let Ok(base) = std::env::var("BASCULE_TEST_POSTGRES_URL") else {
         panic!("set BASCULE_TEST_POSTGRES_URL (scripts/test.sh starts PostgreSQL)");
     };
@@ -61,7 +66,11 @@ async fn postgres_store() -> Store {
         .unwrap();
     admin.close().await.unwrap();
     let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
+}
+
+async fn postgres_store() -> Store {
+    let url = postgres_url().await;
     let store = Store::connect(&url).await.unwrap();
     assert_eq!(store.backend(), Backend::Postgres);
     store.migrate().await.unwrap();
@@ -94,6 +103,12 @@ on_both_backends!(
     concurrent_starts_never_overspend,
     audit_log,
     licence_samples,
+    user_auth_and_memberships,
+    host_and_resource_settings,
+    generic_settings,
+    session_history,
+    backup_round_trip,
+    import_refusals_and_atomicity,
 );
 
 fn at(seconds: i64) -> Timestamp {
@@ -632,4 +647,1013 @@ async fn licence_samples(store: Store) {
             .unwrap(),
         samples[1..4].to_vec()
     );
+}
+
+const ALICE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+async fn user_auth_and_memberships(store: Store) {
+    for (id, name) in [("finance", "Finance"), ("staff", "Staff"), ("ops", "Ops")] {
+        store
+            .upsert_group(&Group::new(GroupId::new(id), name))
+            .await
+            .unwrap();
+    }
+    let mut alice = User::new(UserId::new("u1"), "alice", "Alice");
+    alice.groups = vec![GroupId::new("finance")];
+    store.upsert_user(&alice).await.unwrap();
+    let nobody = UserId::new("nobody");
+
+    // A new user is local, without password or TOTP.
+    assert_eq!(
+        store.get_user_auth(&alice.id).await.unwrap(),
+        Some(UserAuth {
+            source: AuthSource::Local,
+            password_hash: None,
+            totp_secret: None,
+            totp_confirmed: false,
+        })
+    );
+    assert_eq!(
+        UserAuth::default(),
+        store.get_user_auth(&alice.id).await.unwrap().unwrap()
+    );
+    assert_eq!(store.get_user_auth(&nobody).await.unwrap(), None);
+    let missing = store.set_user_auth(&nobody, &UserAuth::default()).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { kind: "user", ref id }) if id == "nobody"),
+        "{missing:?}"
+    );
+
+    let local = UserAuth {
+        source: AuthSource::Local,
+        password_hash: Some(ALICE_HASH.into()),
+        totp_secret: Some("sealed:v1:Zm9vYmFy".into()),
+        totp_confirmed: true,
+    };
+    store.set_user_auth(&alice.id, &local).await.unwrap();
+    assert_eq!(
+        store.get_user_auth(&alice.id).await.unwrap(),
+        Some(local.clone())
+    );
+    // Debug never shows the secrets.
+    let shown = format!("{local:?}");
+    assert!(
+        !shown.contains("argon2") && !shown.contains("sealed"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("<redacted>") && shown.contains("totp_confirmed: true"),
+        "{shown}"
+    );
+
+    // Upserting the user (a rename, new roles) keeps its login material.
+    alice.display_name = "Alice Martin".into();
+    alice.roles = vec![Role::Admin];
+    store.upsert_user(&alice).await.unwrap();
+    assert_eq!(
+        store.get_user(&alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.get_user_auth(&alice.id).await.unwrap(),
+        Some(local.clone())
+    );
+
+    let directory = UserAuth {
+        source: AuthSource::Directory,
+        password_hash: None,
+        totp_secret: None,
+        totp_confirmed: false,
+    };
+    store.set_user_auth(&alice.id, &directory).await.unwrap();
+    assert_eq!(
+        store.get_user_auth(&alice.id).await.unwrap(),
+        Some(directory)
+    );
+
+    // Memberships are replaced as a whole; duplicates count once.
+    let ids = |names: &[&str]| {
+        names
+            .iter()
+            .map(|name| GroupId::new(*name))
+            .collect::<Vec<_>>()
+    };
+    store
+        .set_memberships(&alice.id, &ids(&["staff", "ops", "staff"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_user(&alice.id).await.unwrap().unwrap().groups,
+        ids(&["ops", "staff"])
+    );
+    assert!(
+        store
+            .members_of(&GroupId::new("finance"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An unknown group: refused, nothing changes.
+    let refused = store
+        .set_memberships(&alice.id, &ids(&["finance", "missing"]))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound { kind: "group", ref id }) if id == "missing"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.get_user(&alice.id).await.unwrap().unwrap().groups,
+        ids(&["ops", "staff"])
+    );
+    let refused = store.set_memberships(&nobody, &ids(&["finance"])).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound { kind: "user", .. })),
+        "{refused:?}"
+    );
+    assert!(
+        store
+            .members_of(&GroupId::new("finance"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.set_memberships(&alice.id, &[]).await.unwrap();
+    assert!(
+        store
+            .get_user(&alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .groups
+            .is_empty()
+    );
+}
+
+async fn host_and_resource_settings(store: Store) {
+    let mut h1 = host("h1", 4);
+    h1.draining = true;
+    small_site(&store, &[h1.clone()]).await;
+    let nowhere = HostId::new("nowhere");
+
+    // Hosts: `{}` until set, kept by upserts.
+    assert_eq!(
+        store.get_host_settings(&h1.id).await.unwrap().as_deref(),
+        Some("{}")
+    );
+    assert_eq!(store.get_host_settings(&nowhere).await.unwrap(), None);
+    let settings = r#"{"security":"nla","certificate_sha256":"ab:cd","domain":"CORP"}"#;
+    store.set_host_settings(&h1.id, settings).await.unwrap();
+    assert_eq!(
+        store.get_host_settings(&h1.id).await.unwrap().as_deref(),
+        Some(settings)
+    );
+    h1.name = "Renamed".into();
+    h1.weight = 7;
+    store.upsert_host(&h1).await.unwrap();
+    assert_eq!(store.get_host(&h1.id).await.unwrap(), Some(h1.clone()));
+    assert_eq!(
+        store.get_host_settings(&h1.id).await.unwrap().as_deref(),
+        Some(settings)
+    );
+    let missing = store.set_host_settings(&nowhere, "{}").await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { kind: "host", ref id }) if id == "nowhere"),
+        "{missing:?}"
+    );
+
+    // Health alone changes; the rest of the host and its settings stay.
+    let sick = Health::Unhealthy {
+        since: at(1_700_000_123),
+        reason: "TLS handshake failed".into(),
+    };
+    store.set_host_health(&h1.id, &sick).await.unwrap();
+    h1.health = sick;
+    assert_eq!(store.get_host(&h1.id).await.unwrap(), Some(h1.clone()));
+    let row = &store.export().await.unwrap().hosts[0];
+    assert_eq!(
+        (
+            row.health.as_str(),
+            row.health_since,
+            row.health_reason.as_deref()
+        ),
+        (
+            "unhealthy",
+            Some(1_700_000_123),
+            Some("TLS handshake failed")
+        )
+    );
+    store
+        .set_host_health(&h1.id, &Health::Healthy)
+        .await
+        .unwrap();
+    h1.health = Health::Healthy;
+    assert_eq!(store.get_host(&h1.id).await.unwrap(), Some(h1.clone()));
+    let row = &store.export().await.unwrap().hosts[0];
+    assert_eq!(
+        (
+            row.health.as_str(),
+            row.health_since,
+            row.health_reason.as_deref(),
+            row.settings.as_str()
+        ),
+        ("healthy", None, None, settings)
+    );
+    assert!(matches!(
+        store.set_host_health(&nowhere, &Health::Unknown).await,
+        Err(StoreError::NotFound { kind: "host", .. })
+    ));
+
+    // Resources: the same.
+    let desk = ResourceId::new("desk");
+    assert_eq!(
+        store.get_resource_settings(&desk).await.unwrap().as_deref(),
+        Some("{}")
+    );
+    assert_eq!(
+        store
+            .get_resource_settings(&ResourceId::new("none"))
+            .await
+            .unwrap(),
+        None
+    );
+    let settings = r#"{"keyboard_layout":"fr-FR","résolution":[1920,1080]}"#;
+    store.set_resource_settings(&desk, settings).await.unwrap();
+    let renamed = Resource::new(
+        desk.clone(),
+        ResourceKind::Application {
+            program: "notepad.exe".into(),
+        },
+        "Bloc-notes",
+        "Notepad",
+        PoolId::new("p"),
+    );
+    store.upsert_resource(&renamed).await.unwrap();
+    assert_eq!(store.get_resource(&desk).await.unwrap(), Some(renamed));
+    assert_eq!(
+        store.get_resource_settings(&desk).await.unwrap().as_deref(),
+        Some(settings)
+    );
+    let missing = store
+        .set_resource_settings(&ResourceId::new("none"), "{}")
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { kind: "resource", ref id }) if id == "none"),
+        "{missing:?}"
+    );
+}
+
+async fn generic_settings(store: Store) {
+    assert_eq!(store.get_setting("portal.title").await.unwrap(), None);
+    store.set_setting("portal.title", "Bascule").await.unwrap();
+    store.set_setting("portal.motd", "").await.unwrap();
+    assert_eq!(
+        store.get_setting("portal.title").await.unwrap().as_deref(),
+        Some("Bascule")
+    );
+    store
+        .set_setting("portal.title", "Bureau à distance ✓")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_setting("portal.title").await.unwrap().as_deref(),
+        Some("Bureau à distance ✓")
+    );
+    assert_eq!(
+        store.get_setting("portal.motd").await.unwrap().as_deref(),
+        Some("")
+    );
+    // The licence capacity is a setting like the others.
+    store.set_licence_capacity(12).await.unwrap();
+    assert_eq!(
+        store
+            .get_setting("licence_capacity")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("12")
+    );
+    store.set_setting("licence_capacity", "30").await.unwrap();
+    assert_eq!(store.licence_capacity().await.unwrap(), 30);
+}
+
+async fn session_history(store: Store) {
+    small_site(&store, &[host("h1", 10), host("h2", 10), host("h3", 10)]).await;
+    for (id, host, started) in [
+        ("s1", "h1", 10),
+        ("s2", "h2", 20),
+        ("s3", "h1", 30),
+        ("s4", "h2", 30),
+        ("s5", "h1", 40),
+        ("s6", "h3", 50),
+    ] {
+        store
+            .record_session_start(&start(id, "u1", "desk", host, started), 100)
+            .await
+            .unwrap();
+    }
+    store
+        .update_session_state(
+            &SessionId::new("s4"),
+            SessionState::Ended {
+                at: at(35),
+                reason: EndReason::LoggedOff,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .update_session_state(
+            &SessionId::new("s6"),
+            SessionState::Failed {
+                at: at(51),
+                reason: FailReason::HostUnreachable,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .update_session_state(
+            &SessionId::new("s5"),
+            SessionState::Disconnected { since: at(45) },
+        )
+        .await
+        .unwrap();
+
+    // [20, 40), newest first, ended ones included, ties by id descending.
+    let between = store.sessions_between(at(20), at(40)).await.unwrap();
+    let ids: Vec<_> = between
+        .iter()
+        .map(|session| session.id().as_str())
+        .collect();
+    assert_eq!(ids, ["s4", "s3", "s2"]);
+    assert_eq!(
+        between[0].state(),
+        SessionState::Ended {
+            at: at(35),
+            reason: EndReason::LoggedOff
+        }
+    );
+    assert_eq!(between[1], start("s3", "u1", "desk", "h1", 30));
+    assert!(
+        store
+            .sessions_between(at(51), at(100))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.sessions_between(at(0), at(100)).await.unwrap().len(),
+        6
+    );
+
+    // Live sessions per host: h1 has s1, s3 and s5 (disconnected); h2 has s2; h3 none.
+    assert_eq!(
+        store.session_count_by_host().await.unwrap(),
+        vec![(HostId::new("h1"), 3), (HostId::new("h2"), 1)]
+    );
+}
+
+/// Every kind of row, through the public API: two users with login material, three groups,
+/// hosts in every health, two pools, two resources with settings, entitlements, policies,
+/// sessions in every state, licence samples, audit lines and settings.
+async fn fill(store: &Store) {
+    let mut sick = host("h2", 5);
+    sick.protocol = Protocol::Vnc;
+    sick.port = 5901;
+    sick.health = Health::Unhealthy {
+        since: at(1_700_000_000),
+        reason: "connection refused".into(),
+    };
+    let mut h1 = host("h1", 10);
+    h1.health = Health::Healthy;
+    h1.draining = true;
+    h1.weight = 3;
+    small_site(store, &[host("h0", 10), h1, sick]).await;
+    store
+        .upsert_pool(&Pool::new(
+            PoolId::new("empty"),
+            "Vide",
+            vec![],
+            Balancing::Weighted,
+        ))
+        .await
+        .unwrap();
+    store
+        .set_host_settings(&HostId::new("h1"), r#"{"security":"nla"}"#)
+        .await
+        .unwrap();
+    store
+        .upsert_resource(&Resource::new(
+            ResourceId::new("compta"),
+            ResourceKind::Application {
+                program: r"C:\Compta\compta.exe".into(),
+            },
+            "Comptabilité",
+            "Accounting",
+            PoolId::new("p"),
+        ))
+        .await
+        .unwrap();
+    store
+        .set_resource_settings(&ResourceId::new("desk"), r#"{"keyboard_layout":"fr-FR"}"#)
+        .await
+        .unwrap();
+
+    for (id, name) in [
+        ("finance", "Finance"),
+        ("staff", "Personnel"),
+        ("x", "Sans membres"),
+    ] {
+        store
+            .upsert_group(&Group::new(GroupId::new(id), name))
+            .await
+            .unwrap();
+    }
+    let mut zoe = User::new(UserId::new("u2"), "zoe", "Zoé \"Z\" Dupont");
+    zoe.enabled = false;
+    zoe.roles = vec![Role::User, Role::Admin];
+    store.upsert_user(&zoe).await.unwrap();
+    store
+        .set_memberships(
+            &UserId::new("u1"),
+            &[GroupId::new("finance"), GroupId::new("staff")],
+        )
+        .await
+        .unwrap();
+    store
+        .add_membership(&UserId::new("u2"), &GroupId::new("staff"))
+        .await
+        .unwrap();
+    store
+        .set_user_auth(
+            &UserId::new("u1"),
+            &UserAuth {
+                source: AuthSource::Local,
+                password_hash: Some(ALICE_HASH.into()),
+                totp_secret: Some("sealed:v1:c2VjcmV0".into()),
+                totp_confirmed: true,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .set_user_auth(
+            &UserId::new("u2"),
+            &UserAuth {
+                source: AuthSource::Directory,
+                password_hash: None,
+                totp_secret: None,
+                totp_confirmed: false,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .add_entitlement(&Entitlement {
+            subject: Subject::Group(GroupId::new("finance")),
+            resource: ResourceId::new("compta"),
+        })
+        .await
+        .unwrap();
+
+    let mut full = Policy::default();
+    full.clipboard_in = Some(true);
+    full.clipboard_out = Some(false);
+    full.file_transfer = Some(true);
+    full.max_bandwidth_kbps = Some(Limit::AtMost(2_000));
+    full.idle_timeout_secs = Some(Limit::Unlimited);
+    full.disconnected_keep_secs = Some(900);
+    full.allowed_hours = Some(AllowedHours::new(vec![
+        TimeWindow::new(WeekdaySet::working_days(), 7 * 60, 20 * 60).unwrap(),
+    ]));
+    store
+        .upsert_policy(&ScopedPolicy {
+            scope: PolicyScope::Group(GroupId::new("finance")),
+            policy: full,
+        })
+        .await
+        .unwrap();
+    let mut sparse = Policy::default();
+    sparse.allowed_hours = Some(AllowedHours::new(vec![]));
+    store
+        .upsert_policy(&ScopedPolicy {
+            scope: PolicyScope::Resource(ResourceId::new("compta")),
+            policy: sparse,
+        })
+        .await
+        .unwrap();
+
+    store.set_licence_capacity(50).await.unwrap();
+    for (id, host, started) in [
+        ("s1", "h1", 1_000),
+        ("s2", "h1", 1_100),
+        ("s3", "h0", 1_200),
+        ("s4", "h0", 1_300),
+        ("s5", "h1", 1_400),
+    ] {
+        store
+            .record_session_start(&start(id, "u1", "desk", host, started), 50)
+            .await
+            .unwrap();
+    }
+    let states = [
+        ("s1", SessionState::Active),
+        ("s2", SessionState::Disconnected { since: at(1_150) }),
+        (
+            "s3",
+            SessionState::Ended {
+                at: at(1_250),
+                reason: EndReason::EndedByStaff,
+            },
+        ),
+        (
+            "s4",
+            SessionState::Failed {
+                at: at(1_301),
+                reason: FailReason::AuthenticationFailed,
+            },
+        ),
+    ];
+    for (id, state) in states {
+        store
+            .update_session_state(&SessionId::new(id), state)
+            .await
+            .unwrap();
+    }
+    for (minute, in_use) in [(0, 0), (1, 2), (2, 2)] {
+        store
+            .record_licence_sample(LicenceSample {
+                at: at(1_000 + 60 * minute),
+                in_use,
+                capacity: 50,
+            })
+            .await
+            .unwrap();
+    }
+    // Appended out of time order: the log keeps the order of appending.
+    for (seconds, action, address) in [
+        (1_200, "login", Some("192.0.2.7")),
+        (1_100, "launch", None),
+        (1_300, "host.drain", Some("2001:db8::1")),
+    ] {
+        store
+            .append_audit(&AuditEntry {
+                at: at(seconds),
+                actor: "alice".into(),
+                action: action.into(),
+                target: "desk".into(),
+                address: address.map(str::to_owned),
+                outcome: "ok".into(),
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .set_setting("portal.title", "Bureau à distance")
+        .await
+        .unwrap();
+}
+
+/// Everything a backup holds, read back through the domain API (to compare two stores).
+async fn domain_view(store: &Store) -> impl PartialEq + std::fmt::Debug {
+    let mut auth = Vec::new();
+    for user in store.list_users().await.unwrap() {
+        auth.push(format!(
+            "{:?}",
+            store.get_user_auth(&user.id).await.unwrap().map(|auth| (
+                auth.source,
+                auth.password_hash,
+                auth.totp_secret,
+                auth.totp_confirmed
+            ))
+        ));
+    }
+    let mut settings = Vec::new();
+    for host in store.list_hosts().await.unwrap() {
+        settings.push(store.get_host_settings(&host.id).await.unwrap());
+    }
+    for resource in store.list_resources().await.unwrap() {
+        settings.push(store.get_resource_settings(&resource.id).await.unwrap());
+    }
+    (
+        (
+            store.list_users().await.unwrap(),
+            store.list_groups().await.unwrap(),
+            store.list_hosts().await.unwrap(),
+            store.list_pools().await.unwrap(),
+            store.list_resources().await.unwrap(),
+            store.list_entitlements().await.unwrap(),
+            store.list_policies().await.unwrap(),
+        ),
+        (
+            store.sessions_between(at(0), at(i64::MAX)).await.unwrap(),
+            store
+                .licence_samples_between(at(0), at(i64::MAX))
+                .await
+                .unwrap(),
+            store.audit_between(at(0), at(i64::MAX)).await.unwrap(),
+            store.licence_capacity().await.unwrap(),
+            store.get_setting("portal.title").await.unwrap(),
+            auth,
+            settings,
+        ),
+    )
+}
+
+/// A filled SQLite store is exported, written to JSON, read back and imported into `store`
+/// (SQLite, or PostgreSQL: the migration path); `store` exported again equals the first export,
+/// and imports into a new SQLite store equally (PostgreSQL to SQLite).
+async fn backup_round_trip(store: Store) {
+    let (source, source_path) = sqlite_store().await;
+    fill(&source).await;
+    let backup = source.export().await.unwrap();
+
+    // The backup holds every table, values as stored.
+    assert_eq!(
+        (backup.format.as_str(), backup.version, backup.schema),
+        ("bascule-backup", 1, 2)
+    );
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(backup.created_at.abs_diff(i64::try_from(now).unwrap()) < 60);
+    let counts = [
+        backup.users.len(),
+        backup.groups.len(),
+        backup.memberships.len(),
+        backup.hosts.len(),
+        backup.pools.len(),
+        backup.pool_hosts.len(),
+        backup.resources.len(),
+        backup.entitlements.len(),
+        backup.policies.len(),
+        backup.sessions.len(),
+        backup.licence_usage.len(),
+        backup.audit.len(),
+        backup.settings.len(),
+    ];
+    assert_eq!(counts, [2, 3, 3, 3, 2, 3, 2, 2, 2, 5, 3, 3, 2]);
+    assert_eq!(
+        backup.users[0],
+        UserRow {
+            id: "u1".into(),
+            login: "alice".into(),
+            display_name: "Alice".into(),
+            enabled: 1,
+            roles: "user".into(),
+            source: "local".into(),
+            password_hash: Some(ALICE_HASH.into()),
+            totp_secret: Some("sealed:v1:c2VjcmV0".into()),
+            totp_confirmed: 1,
+        }
+    );
+    assert_eq!(
+        (
+            backup.users[1].source.as_str(),
+            backup.users[1].enabled,
+            backup.users[1].roles.as_str()
+        ),
+        ("directory", 0, "user,admin")
+    );
+    assert_eq!(
+        backup.hosts[2],
+        HostRow {
+            id: "h2".into(),
+            name: "H2".into(),
+            protocol: "vnc".into(),
+            address: "h2.lan".into(),
+            port: 5901,
+            max_sessions: 5,
+            draining: 0,
+            weight: 1,
+            health: "unhealthy".into(),
+            health_since: Some(1_700_000_000),
+            health_reason: Some("connection refused".into()),
+            settings: "{}".into(),
+        }
+    );
+    assert_eq!(backup.hosts[1].settings, r#"{"security":"nla"}"#);
+    let positions: Vec<_> = backup
+        .pool_hosts
+        .iter()
+        .map(|row| (row.pool_id.as_str(), row.host_id.as_str(), row.position))
+        .collect();
+    assert_eq!(positions, [("p", "h0", 0), ("p", "h1", 1), ("p", "h2", 2)]);
+    assert_eq!(
+        (
+            backup.resources[1].id.as_str(),
+            backup.resources[1].settings.as_str()
+        ),
+        ("desk", r#"{"keyboard_layout":"fr-FR"}"#)
+    );
+    assert_eq!(
+        (
+            backup.policies[0].max_bandwidth_kbps,
+            backup.policies[0].idle_timeout_secs
+        ),
+        (Some(2_000), Some(-1))
+    );
+    assert_eq!(
+        (
+            backup.sessions[3].state.as_str(),
+            backup.sessions[3].state_at,
+            backup.sessions[3].state_reason.as_deref()
+        ),
+        ("failed", Some(1_301), Some("authentication_failed"))
+    );
+    assert_eq!(
+        backup.audit[0],
+        AuditRow {
+            at: 1_200,
+            actor: "alice".into(),
+            action: "login".into(),
+            target: "desk".into(),
+            address: Some("192.0.2.7".into()),
+            outcome: "ok".into(),
+        }
+    );
+    assert_eq!(backup.audit[1].address, None);
+    assert_eq!(
+        backup.settings,
+        [
+            SettingRow {
+                key: "licence_capacity".into(),
+                value: "50".into()
+            },
+            SettingRow {
+                key: "portal.title".into(),
+                value: "Bureau à distance".into()
+            },
+        ]
+    );
+
+    // Through JSON.
+    let json = backup.to_json().unwrap();
+    assert!(
+        json.contains(r#""format": "bascule-backup""#),
+        "{json:.200}"
+    );
+    let read = Backup::from_json(&json).unwrap();
+    assert_eq!(read, backup);
+    assert_eq!(
+        serde_json::from_str::<Backup>(&serde_json::to_string(&backup).unwrap()).unwrap(),
+        backup
+    );
+
+    // Into the store under test.
+    store.import(&read).await.unwrap();
+    let mut again = store.export().await.unwrap();
+    again.created_at = backup.created_at;
+    assert_eq!(again, backup);
+    assert_eq!(domain_view(&store).await, domain_view(&source).await);
+    // The imported audit log goes on numbering after the imported lines.
+    let later = AuditEntry {
+        at: at(1),
+        actor: "system".into(),
+        action: "import".into(),
+        target: String::new(),
+        address: None,
+        outcome: "ok".into(),
+    };
+    store.append_audit(&later).await.unwrap();
+    assert_eq!(
+        store.export().await.unwrap().audit.last().unwrap().action,
+        "import"
+    );
+    // The imported sessions count against the limits.
+    let refused = store
+        .record_session_start(&start("s9", "u1", "desk", "h1", 2_000), 3)
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::CapacityExceeded(CapacityLimit::Licences {
+                capacity: 3
+            }))
+        ),
+        "{refused:?}"
+    );
+
+    // And out again, into a new SQLite store.
+    let (third, third_path) = sqlite_store().await;
+    third.import(&again).await.unwrap();
+    let mut third_export = third.export().await.unwrap();
+    third_export.created_at = backup.created_at;
+    assert_eq!(third_export, backup);
+    third.close().await;
+    source.close().await;
+    remove_sqlite(&third_path);
+    remove_sqlite(&source_path);
+}
+
+async fn import_refusals_and_atomicity(store: Store) {
+    let (source, source_path) = sqlite_store().await;
+    fill(&source).await;
+    let backup = source.export().await.unwrap();
+    source.close().await;
+    remove_sqlite(&source_path);
+    let empty = store.export().await.unwrap();
+    let assert_unchanged = |label: &'static str, expected: Backup| {
+        let store = store.clone();
+        async move {
+            let mut now = store.export().await.unwrap();
+            now.created_at = expected.created_at;
+            assert_eq!(now, expected, "{label}");
+        }
+    };
+
+    // Unknown format, version or schema: refused with a message naming them, nothing written.
+    let mut newer = backup.clone();
+    newer.version = 2;
+    let refused = store.import(&newer).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::UnsupportedBackup(_)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "unsupported backup: version 2 (this version of Bascule reads bascule-backup version 1)"
+    );
+    let mut other = backup.clone();
+    other.format = "guacamole-dump".into();
+    let refused = store.import(&other).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("\"guacamole-dump\""),
+        "{refused}"
+    );
+    let mut future = backup.clone();
+    future.schema = 99;
+    let refused = store.import(&future).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::UnsupportedBackup(ref text) if text.contains("schema 99")),
+        "{refused:?}"
+    );
+    assert_unchanged("after refused versions", empty.clone()).await;
+    // From JSON, a newer version is refused before its (unknown) layout is read.
+    let refused =
+        Backup::from_json(r#"{"format":"bascule-backup","version":7,"tables":{}}"#).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::UnsupportedBackup(ref text) if text.starts_with("version 7")),
+        "{refused:?}"
+    );
+    let refused = Backup::from_json(r#"{"format":"bascule-backup","version":1}"#).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::InvalidBackup(_)),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        Backup::from_json("not json"),
+        Err(StoreError::InvalidBackup(_))
+    ));
+
+    // A backup failing late (a duplicate session id, inserted after the whole inventory):
+    // the transaction leaves nothing behind.
+    let mut broken = backup.clone();
+    broken.sessions.push(broken.sessions[0].clone());
+    let failed = store.import(&broken).await.unwrap_err();
+    assert!(matches!(failed, StoreError::Database(_)), "{failed:?}");
+    assert_unchanged("after a failed import", empty.clone()).await;
+    // A dangling foreign key fails the same way.
+    let mut dangling = backup.clone();
+    dangling.memberships[0].group_id = "missing".into();
+    assert!(matches!(
+        store.import(&dangling).await,
+        Err(StoreError::Database(_))
+    ));
+    assert_unchanged("after a dangling membership", empty.clone()).await;
+
+    // Audit lines, licence samples and settings already there do not block an import: they
+    // stay, and the backup's settings win.
+    let earlier = AuditEntry {
+        at: at(5_000),
+        actor: "system".into(),
+        action: "start".into(),
+        target: String::new(),
+        address: None,
+        outcome: "ok".into(),
+    };
+    store.append_audit(&earlier).await.unwrap();
+    store.set_licence_capacity(7).await.unwrap();
+    store.set_setting("local.only", "kept").await.unwrap();
+    store.import(&backup).await.unwrap();
+    let audit = store.audit_between(at(0), at(i64::MAX)).await.unwrap();
+    let actions: Vec<_> = audit.iter().map(|entry| entry.action.as_str()).collect();
+    assert_eq!(actions, ["launch", "login", "host.drain", "start"]);
+    assert_eq!(store.export().await.unwrap().audit[0].action, "start");
+    assert_eq!(store.licence_capacity().await.unwrap(), 50);
+    assert_eq!(
+        store.get_setting("local.only").await.unwrap().as_deref(),
+        Some("kept")
+    );
+    assert_eq!(store.list_users().await.unwrap().len(), 2);
+
+    // A database with data: refused, naming the table, and nothing changes.
+    let before = store.export().await.unwrap();
+    let refused = store.import(&backup).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::NotEmpty { table: "users" }),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("not empty"), "{refused}");
+    assert_unchanged("after a refused import", before).await;
+
+    // Any one inventory table is enough to refuse.
+    let (other, other_path) = sqlite_store().await;
+    other.upsert_host(&host("h7", 1)).await.unwrap();
+    assert!(matches!(
+        other.import(&backup).await,
+        Err(StoreError::NotEmpty { table: "hosts" })
+    ));
+    assert_eq!(other.list_hosts().await.unwrap(), vec![host("h7", 1)]);
+    assert!(other.list_users().await.unwrap().is_empty());
+    other.close().await;
+    remove_sqlite(&other_path);
+}
+
+/// Migration 0002 on a database filled at 0001: existing rows get the defaults.
+async fn upgrade_from_0001(url: &str, migrator: &sqlx::migrate::Migrator) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    migrator.run_to(1, &pool).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO users (id, login, display_name, enabled, roles)
+           VALUES ('u1', 'alice', 'Alice', 1, 'user');
+         INSERT INTO hosts (id, name, protocol, address, port, max_sessions, draining, weight, health)
+           VALUES ('h1', 'H1', 'rdp', 'h1.lan', 3389, 2, 0, 1, 'healthy');
+         INSERT INTO pools (id, name, balancing) VALUES ('p', 'Pool', 'weighted');
+         INSERT INTO resources (id, kind, name_fr, name_en, pool_id)
+           VALUES ('desk', 'desktop', 'Bureau', 'Desktop', 'p');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = Store::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.get_user_auth(&UserId::new("u1")).await.unwrap(),
+        Some(UserAuth::default())
+    );
+    assert_eq!(
+        store
+            .get_user(&UserId::new("u1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .login,
+        "alice"
+    );
+    assert_eq!(
+        store
+            .get_host_settings(&HostId::new("h1"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{}")
+    );
+    assert_eq!(
+        store
+            .get_resource_settings(&ResourceId::new("desk"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{}")
+    );
+    // The new columns' checks hold (the store exposes no raw SQL: a second pool).
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    assert!(
+        sqlx::query("UPDATE users SET source = 'ldap' WHERE id = 'u1'")
+            .execute(&pool)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query("UPDATE users SET totp_confirmed = 2 WHERE id = 'u1'")
+            .execute(&pool)
+            .await
+            .is_err()
+    );
+    pool.close().await;
+    store.close().await;
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+mod upgrade_from_0001 {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        let path =
+            std::env::temp_dir().join(format!("bascule-store-test-{}.db", super::unique_suffix()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        super::upgrade_from_0001(&url, &super::SQLITE_MIGRATOR).await;
+        super::remove_sqlite(&path);
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        let url = super::postgres_url().await;
+        super::upgrade_from_0001(&url, &super::POSTGRES_MIGRATOR).await;
+    }
 }

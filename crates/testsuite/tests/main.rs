@@ -11,11 +11,15 @@
 //! - `rdp`: RDP hosts through the gateway: freerdp-shadow-cli (TLS, NLA, trust on first use),
 //!   the testbed's xrdp (service account, reattach, pass-through, published application) and
 //!   hostile RDP servers.
+//! - `control_plane`: the broker over two real x11vnc hosts (spread, drain, a killed host),
+//!   licences, session records, TOTP, the directory (slapd), refused launches, via the REST API.
 //! - `clipboard`: the clipboard both ways and the per-resource `clipboard_in` / `clipboard_out`
 //!   policy, against x11vnc and the testbed's xrdp.
 
 mod clipboard;
+mod control_plane;
 mod gateway;
+mod health_probe;
 mod hostile;
 mod rdp;
 mod support;

@@ -49,6 +49,7 @@ pub(crate) struct User {
     pub(crate) name: String,
     pub(crate) password: String,
     pub(crate) resources: Vec<String>,
+    pub(crate) roles: Vec<String>,
 }
 
 impl User {
@@ -57,7 +58,14 @@ impl User {
             name: name.into(),
             password: password.into(),
             resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+            roles: Vec::new(),
         }
+    }
+
+    /// Gives roles (`user`, `helpdesk`, `admin`).
+    pub(crate) fn roles(mut self, roles: &[&str]) -> User {
+        self.roles = roles.iter().map(|r| (*r).to_owned()).collect();
+        self
     }
 }
 
@@ -93,17 +101,32 @@ pub(crate) fn toml_string(text: &str) -> String {
 /// Writes the configuration (with `extra` TOML tables such as `[login]`), binds and starts.
 pub(crate) async fn start_gateway(users: &[User], resources: &[Resource], extra: &str) -> Result<TestGateway> {
     let data_dir = TempDir::new("gateway")?;
+    // `@SEAL:secret@` in `extra` becomes the secret encrypted with this gateway's key.
+    let mut extra = extra.to_owned();
+    while let Some(start) = extra.find("@SEAL:") {
+        let end = extra[start + 6..].find('@').map(|e| start + 6 + e).context("unterminated @SEAL:")?;
+        let key = bascule_gateway::secrets::SecretKey::load_or_create(data_dir.path())?;
+        let sealed = key.encrypt(&extra[start + 6..end]);
+        extra.replace_range(start..=end, &sealed);
+    }
+    let extra = extra.as_str();
     let mut toml = format!(
         "listen = \"127.0.0.1:0\"\ndata_dir = {}\n\n{extra}\n",
         toml_string(&data_dir.path().display().to_string())
     );
+    // The second factor is on by default; the tests that exercise it say so in `extra`.
+    if !extra.contains("[mfa]") {
+        toml.push_str("[mfa]\ntotp = \"off\"\n\n");
+    }
     for user in users {
         let list: Vec<String> = user.resources.iter().map(|r| toml_string(r)).collect();
+        let roles: Vec<String> = user.roles.iter().map(|r| toml_string(r)).collect();
         toml.push_str(&format!(
-            "[[user]]\nname = {}\npassword_hash = {}\nresources = [{}]\n\n",
+            "[[user]]\nname = {}\npassword_hash = {}\nresources = [{}]\nroles = [{}]\n\n",
             toml_string(&user.name),
             toml_string(&hash_password(&user.password)),
-            list.join(", ")
+            list.join(", "),
+            roles.join(", ")
         ));
     }
     for resource in resources {
@@ -124,7 +147,7 @@ pub(crate) async fn start_gateway(users: &[User], resources: &[Resource], extra:
         toml.push('\n');
     }
     let config = Config::from_toml(&toml).with_context(|| format!("test configuration refused:\n{toml}"))?;
-    let running = Gateway::bind(config).context("Gateway::bind")?.start().await.context("Gateway::start")?;
+    let running = Gateway::bind(config).await.context("Gateway::bind")?.start().await.context("Gateway::start")?;
     let addr = running.address();
     if addr.port() == 0 {
         bail!("the gateway reports port 0");

@@ -341,3 +341,4 @@ pub(crate) async fn xrdp_testbed_session_lock() -> tokio::sync::MutexGuard<'stat
     static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
     LOCK.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
 }
+

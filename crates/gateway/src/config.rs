@@ -191,6 +191,9 @@ fn default_directory_timeout() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthSettings {
+    /// Whether hosts are checked at all (on by default; off, every host counts as healthy
+    /// unless an admin marks it otherwise).
+    pub enabled: bool,
     /// Seconds between two checks of a host.
     pub interval_secs: u64,
     /// Bound on one check, in seconds.
@@ -201,7 +204,7 @@ pub struct HealthSettings {
 
 impl Default for HealthSettings {
     fn default() -> Self {
-        HealthSettings { interval_secs: 10, timeout_secs: 3, failures: 2 }
+        HealthSettings { enabled: true, interval_secs: 10, timeout_secs: 3, failures: 2 }
     }
 }
 

@@ -622,7 +622,9 @@ pub(crate) async fn housekeeping(state: crate::state::AppState) {
     loop {
         tokio::select! {
             _ = health.tick() => {
-                check_hosts(&plane, &mut trackers).await;
+                if plane.config.health.enabled {
+                    check_hosts(&plane, &mut trackers).await;
+                }
                 state.refresh_needs_passwords().await;
             }
             _ = expiry.tick() => match plane.end_expired_disconnected().await {
@@ -648,12 +650,26 @@ async fn check_hosts(plane: &ControlPlane, trackers: &mut std::collections::Hash
         }
     };
     let timeout = Duration::from_secs(plane.config.health.timeout_secs);
-    let probes = hosts.iter().map(|host| {
-        let protocol = match host.protocol {
-            Protocol::Rdp => bascule_health::Protocol::Rdp,
-            _ => bascule_health::Protocol::Vnc,
+    let probes = hosts.iter().map(|host| async move {
+        let result = match host.protocol {
+            Protocol::Rdp => bascule_health::probe(bascule_health::Protocol::Rdp, &host.address, host.port, timeout)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            // VNC servers count a connection that does not log in as a failed login (TigerVNC
+            // blacklists the address after five): the probe logs in with the host's password.
+            _ => {
+                let password = match plane.store.get_host_settings(&host.id).await {
+                    Ok(Some(json)) => HostSettings::from_json(&json)
+                        .ok()
+                        .and_then(|s| s.password)
+                        .and_then(|sealed| plane.key.decrypt(&sealed).ok()),
+                    _ => None,
+                };
+                vnc_login_probe(&host.address, host.port, password, timeout).await
+            }
         };
-        async move { (host, bascule_health::probe(protocol, &host.address, host.port, timeout).await) }
+        (host, result)
     });
     let results = futures_util::future::join_all(probes).await;
     trackers.retain(|id, _| hosts.iter().any(|h| h.id == *id));
@@ -704,4 +720,38 @@ impl ControlPlane {
         }
         false
     }
+}
+
+/// Connects to a VNC host and logs in (VncAuth with `password` when it asks), up to the server's
+/// first message: the host answers, speaks RFB and accepts the gateway's credentials.
+async fn vnc_login_probe(address: &str, port: u16, password: Option<Secret>, timeout: Duration) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = format!("{address}:{port}");
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(&target).await.map_err(|e| format!("cannot connect to {target}: {e}"))?;
+        let mut client = bascule_rfb::Client::new(bascule_rfb::Config {
+            password: password.map(|p| p.expose().to_owned()),
+            ..bascule_rfb::Config::default()
+        });
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            while let Some(bytes) = client.poll_transmit() {
+                stream.write_all(&bytes).await.map_err(|e| format!("{target}: {e}"))?;
+            }
+            while let Some(event) = client.poll_event() {
+                if let bascule_rfb::Event::Connected { .. } = event {
+                    let _ = stream.shutdown().await;
+                    return Ok(());
+                }
+            }
+            let n = stream.read(&mut buffer).await.map_err(|e| format!("{target}: {e}"))?;
+            if n == 0 {
+                return Err(format!("{target} closed the connection during the RFB handshake"));
+            }
+            client.handle_input(&buffer[..n]).map_err(|e| format!("{target}: {e}"))?;
+        }
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .map_err(|_| format!("{target}: no RFB login within {} s", timeout.as_secs()))?
 }

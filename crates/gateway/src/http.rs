@@ -779,7 +779,12 @@ async fn launch(
                 tracing::error!(%error, resource = %request.resource, "launch failed");
             }
             let (status, key) = refusal_key(&error);
-            let mut body = serde_json::json!({ "error": error.code(), "message": t(lang, key) });
+            // An unknown resource answers like a forbidden one, so as not to reveal which exist.
+            let public_code = match &error {
+                LaunchError::Refused(bascule_domain::broker::LaunchRefusal::UnknownResource) => "not_entitled",
+                _ => error.code(),
+            };
+            let mut body = serde_json::json!({ "error": public_code, "message": t(lang, key) });
             if let LaunchError::Refused(bascule_domain::broker::LaunchRefusal::OutsideAllowedHours { next_allowed: Some(at) }) = &error {
                 body["next_allowed"] = serde_json::json!(format_time(*at, plane));
                 body["message"] = serde_json::json!(format!("{} {}", t(lang, key), format_time(*at, plane)));

@@ -75,8 +75,8 @@ async fn launch_and_upgrade_refusals() -> Result<()> {
     assert_eq!(refused.json()?["error"], "not_entitled");
 
     let unknown = portal.launch_raw("no-such-desk", Some(&portal.csrf)).await?;
-    assert_eq!(unknown.status, 404, "unknown resource: {}", unknown.text());
-    assert_eq!(unknown.json()?["error"], "unknown_resource");
+    assert_eq!(unknown.status, 403, "an unknown resource answers like a forbidden one: {}", unknown.text());
+    assert_eq!(unknown.json()?["error"], "not_entitled");
 
     let no_csrf = portal.launch_raw("desk", None).await?;
     assert_eq!(no_csrf.status, 403, "launch without X-CSRF-Token: {}", no_csrf.text());

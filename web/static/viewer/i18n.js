@@ -39,6 +39,10 @@ const fr = {
   'notice.session.certificate_mismatch': 'Le certificat de l’ordinateur distant ne correspond pas à celui enregistré. Par sécurité, la connexion est refusée : prévenez le support.',
   'notice.session.certificate_untrusted': 'Le certificat de l’ordinateur distant n’est pas encore approuvé. Un administrateur doit l’approuver avant la première connexion.',
   'notice.session.refused': 'L’ordinateur distant a refusé la session (serveur plein, ou connexion non autorisée). Réessayez plus tard ou contactez le support.',
+  'notice.session.logged_off': 'Vous avez fermé cette session depuis le portail. Relancez la ressource pour en ouvrir une nouvelle.',
+  'notice.session.ended_by_staff': 'L’assistance a fermé cette session. Relancez la ressource depuis le portail si besoin.',
+  'notice.session.disconnected_timeout': 'Cette session est restée déconnectée trop longtemps et a été fermée. Relancez la ressource depuis le portail.',
+  'notice.session.released': 'Personne n’a repris la session : la passerelle l’a libérée, le bureau reste ouvert sur l’ordinateur distant. Relancez pour le retrouver.',
   'notice.unknown': 'Message de la session : {code}',
 
   'title.error': 'Erreur',
@@ -98,6 +102,10 @@ const en = {
   'notice.session.certificate_mismatch': 'The remote computer’s certificate does not match the recorded one. For your safety the connection is refused: tell the helpdesk.',
   'notice.session.certificate_untrusted': 'The remote computer’s certificate is not approved yet. An administrator must approve it before the first connection.',
   'notice.session.refused': 'The remote computer refused the session (server full, or connection not allowed). Try again later or contact the helpdesk.',
+  'notice.session.logged_off': 'You logged off this session from the portal. Launch the resource again to open a new one.',
+  'notice.session.ended_by_staff': 'The helpdesk closed this session. Launch the resource again from the portal if needed.',
+  'notice.session.disconnected_timeout': 'This session stayed disconnected too long and was closed. Launch the resource again from the portal.',
+  'notice.session.released': 'Nobody came back to the session: the gateway released it, and the desktop stays open on the remote computer. Launch again to find it.',
   'notice.unknown': 'Session message: {code}',
 
   'title.error': 'Error',

@@ -349,6 +349,10 @@ impl ControlPlane {
             keyboard_layout: settings.keyboard_layout,
             clipboard_in: policy.clipboard_in,
             clipboard_out: policy.clipboard_out,
+            idle_timeout: match policy.idle_timeout_secs {
+                bascule_domain::policy::Limit::AtMost(seconds) => Some(Duration::from_secs(u64::from(seconds))),
+                _ => None,
+            },
         };
         Ok(Launch {
             session,
@@ -599,6 +603,7 @@ fn end_of(code: &str, started: bool) -> Outcome {
         "session.released" | "gateway.shutdown" => Outcome::Keep,
         "session.logged_off" => Outcome::End(EndReason::LoggedOff),
         "session.ended_by_staff" => Outcome::End(EndReason::EndedByStaff),
+        "session.idle_timeout" => Outcome::End(EndReason::IdleTimeout),
         "session.auth_failed" if !started => Outcome::Fail(FailReason::AuthenticationFailed),
         "session.certificate_untrusted" | "session.certificate_mismatch" if !started => {
             Outcome::Fail(FailReason::CertificateRejected)
@@ -627,13 +632,19 @@ pub(crate) async fn housekeeping(state: crate::state::AppState) {
                 }
                 state.refresh_needs_passwords().await;
             }
-            _ = expiry.tick() => match plane.end_expired_disconnected().await {
-                Ok(ended) => for record in ended {
-                    sessions.end_session(record.id().as_str(), "session.disconnected_timeout");
-                    plane.audit("system", "session.end", record.id().as_str(), None, "disconnected_timeout").await;
-                },
-                Err(error) => tracing::warn!(%error, "cannot end expired disconnected sessions"),
-            },
+            _ = expiry.tick() => {
+                // Idle sessions end through their live connection; the recorder ends the record.
+                sessions.end_idle(std::time::Instant::now());
+                match plane.end_expired_disconnected().await {
+                    Ok(ended) => {
+                        for record in ended {
+                            sessions.end_session(record.id().as_str(), "session.disconnected_timeout");
+                            plane.audit("system", "session.end", record.id().as_str(), None, "disconnected_timeout").await;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot end expired disconnected sessions"),
+                }
+            }
             _ = samples.tick() => if let Err(error) = plane.sample_licences().await {
                 tracing::warn!(%error, "cannot sample licence usage");
             },

@@ -48,6 +48,8 @@ pub(crate) struct Target {
     pub(crate) keyboard_layout: u32,
     pub(crate) clipboard_in: bool,
     pub(crate) clipboard_out: bool,
+    /// End the session after this long without input from any viewer (the effective policy).
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 /// One backend connection and its display.
@@ -66,6 +68,8 @@ pub(crate) struct LiveSession {
     pub(crate) clipboard: watch::Sender<(u64, String)>,
     pub(crate) input: mpsc::Sender<Input>,
     pub(crate) target: Target,
+    /// When a viewer last sent a key, a pointer event or a clipboard (for the idle timeout).
+    pub(crate) last_input: Mutex<Instant>,
 }
 
 impl LiveSession {
@@ -122,6 +126,22 @@ impl Sessions {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Ends the sessions whose viewers sent no input for longer than their idle timeout; returns
+    /// their session ids.
+    pub(crate) fn end_idle(&self, now: Instant) -> Vec<String> {
+        let live = self.lock();
+        let mut ended = Vec::new();
+        for session in live.values() {
+            let Some(limit) = session.target.idle_timeout else { continue };
+            let last = *session.last_input.lock().unwrap_or_else(|e| e.into_inner());
+            if now.duration_since(last) > limit && !matches!(*session.state.borrow(), SessionState::Ended { .. }) {
+                session.end("session.idle_timeout", format!("no input for {} s", limit.as_secs()));
+                ended.push(session.id.clone());
+            }
+        }
+        ended
+    }
+
     /// Ends a session's live connection, if it has one, with a notice to its viewers.
     pub(crate) fn end_session(&self, session_id: &str, code: &'static str) -> bool {
         match self.lock().get(session_id) {
@@ -155,6 +175,7 @@ impl Sessions {
             resource: opening.resource.clone(),
             name: opening.display_name.clone(),
             target: opening.target.clone(),
+            last_input: Mutex::new(Instant::now()),
             display: Mutex::new(Display::new(0, 0)),
             state: watch::Sender::new(SessionState::Connecting),
             changes: watch::Sender::new(0),

@@ -234,6 +234,7 @@ async fn viewer_loop(
 }
 
 async fn forward_input(session: &LiveSession, message: ClientMessage) -> Result<(), Close> {
+    *session.last_input.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
     let input = match message {
         ClientMessage::Key { down, keysym, scancode } => Input::Key { down, keysym, scancode },
         ClientMessage::Pointer { x, y, buttons } => Input::Pointer { x, y, buttons },

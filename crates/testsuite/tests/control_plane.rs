@@ -387,3 +387,29 @@ async fn directory_users_see_exactly_the_resources_of_their_groups() -> Result<(
     assert_eq!(wrong.status, 401);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_without_input_ends_after_the_policy_idle_timeout() -> Result<()> {
+    let desktop = start_desktop(VncServer::X11vnc, Some("vncpw123"));
+    let (gateway, admin) = gateway_with(&["idle"], "[site]\nhousekeeping_secs = 1\n").await?;
+    publish(&admin, &[("h1", &desktop)], &["idle"]).await?;
+    // The API refuses timeouts under a minute (a sane floor for people); the test writes a
+    // 3-second one straight into the database to see it enforced without waiting.
+    let refused = api(&admin, "PUT", "/policies/resource/desk", Some(json!({ "idle_timeout_secs": 3 }))).await?;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    let url = format!("sqlite://{}", gateway.data_dir().join("bascule.db").display());
+    let store = bascule_store::Store::connect(&url).await?;
+    let mut policy = bascule_domain::policy::Policy::default();
+    policy.idle_timeout_secs = Some(bascule_domain::policy::Limit::AtMost(3));
+    let scope = bascule_domain::policy::PolicyScope::Resource(bascule_domain::id::ResourceId::new("desk"));
+    store.upsert_policy(&bascule_domain::policy::ScopedPolicy { scope, policy }).await?;
+    let effective = api_ok(&admin, "GET", "/effective-policy?user=idle&resource=desk", None).await?;
+    assert!(effective.to_string().contains('3'), "the effective policy shows the timeout: {effective}");
+    let started = Instant::now();
+    let (mut viewer, _) = open_desk(&gateway, &admin, "idle").await?;
+    let (code, _) = viewer.wait_notice(Duration::from_secs(20)).await?;
+    assert_eq!(code, "session.idle_timeout");
+    assert!(started.elapsed() >= Duration::from_secs(3), "not before the timeout");
+    wait_for("session record ended", Duration::from_secs(10), || async { Ok(live_sessions(&admin).await?.is_empty()) }).await?;
+    Ok(())
+}

@@ -837,7 +837,7 @@ export class Viewer {
     const text = noticeText(code, this.lang) ?? this.t('notice.unknown', { code });
     if (level >= NoticeLevel.Error) {
       this.fatal = { code, detail };
-      const ended = ['session.ended', 'session.logged_off', 'session.ended_by_staff', 'session.disconnected_timeout'].includes(code);
+      const ended = ['session.ended', 'session.logged_off', 'session.ended_by_staff', 'session.disconnected_timeout', 'session.idle_timeout'].includes(code);
       this.connected = false;
       this.keyboard.reset();
       this.setState(ended ? 'ended' : 'error');

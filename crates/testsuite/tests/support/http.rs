@@ -233,11 +233,11 @@ pub(crate) fn attribute(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
-fn origin(addr: SocketAddr) -> String {
+pub(crate) fn origin(addr: SocketAddr) -> String {
     format!("https://{addr}")
 }
 
-fn form_encode(fields: &[(&str, &str)]) -> String {
+pub(crate) fn form_encode(fields: &[(&str, &str)]) -> String {
     let encode = |s: &str| {
         s.bytes()
             .map(|b| match b {

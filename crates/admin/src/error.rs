@@ -28,7 +28,12 @@ impl Lang {
     /// `en` it names, French if neither.
     pub fn from_accept_language(header: &str) -> Lang {
         for part in header.split(',') {
-            let tag = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let tag = part
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if tag.starts_with("fr") {
                 return Lang::Fr;
             }
@@ -927,20 +932,16 @@ impl AdminError {
             (AdminError::Invalid { field, reason }, lang) => field_message(field, reason, lang),
             (AdminError::NotFound { kind, id }, lang) => kind.does_not_exist(id, lang),
             (AdminError::Conflict(conflict), lang) => conflict.text(lang),
-            (AdminError::Forbidden, Lang::Fr) => {
-                "vos rôles ne permettent pas cette action".into()
-            }
+            (AdminError::Forbidden, Lang::Fr) => "vos rôles ne permettent pas cette action".into(),
             (AdminError::Forbidden, Lang::En) => "your roles do not allow this action".into(),
-            (AdminError::Unauthenticated, Lang::Fr) => {
-                "connectez-vous d'abord à la console".into()
-            }
+            (AdminError::Unauthenticated, Lang::Fr) => "connectez-vous d'abord à la console".into(),
             (AdminError::Unauthenticated, Lang::En) => "sign in to the console first".into(),
             (AdminError::Malformed { line, column }, Lang::Fr) => format!(
                 "le corps de la requête n'est pas du JSON valide (ligne {line}, colonne {column})"
             ),
-            (AdminError::Malformed { line, column }, Lang::En) => format!(
-                "the body is not valid JSON (line {line}, column {column})"
-            ),
+            (AdminError::Malformed { line, column }, Lang::En) => {
+                format!("the body is not valid JSON (line {line}, column {column})")
+            }
             (AdminError::TooLarge { max }, Lang::Fr) => {
                 format!("le corps de la requête dépasse {max} octets")
             }
@@ -971,8 +972,14 @@ mod tests {
 
     #[test]
     fn accept_language_and_locale() {
-        assert_eq!(Lang::from_accept_language("en-GB,en;q=0.9,fr;q=0.8"), Lang::En);
-        assert_eq!(Lang::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"), Lang::Fr);
+        assert_eq!(
+            Lang::from_accept_language("en-GB,en;q=0.9,fr;q=0.8"),
+            Lang::En
+        );
+        assert_eq!(
+            Lang::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"),
+            Lang::Fr
+        );
         assert_eq!(Lang::from_accept_language("de-DE"), Lang::Fr);
         assert_eq!(Lang::from_locale("en_US.UTF-8"), Lang::En);
         assert_eq!(Lang::from_locale("fr_FR.UTF-8"), Lang::Fr);

@@ -70,8 +70,7 @@ fn minute(text: &str) -> Result<u16, HoursProblem> {
 /// Reads one window.
 pub fn parse_window(text: &str) -> Result<TimeWindow, HoursProblem> {
     let mut words = text.split_whitespace();
-    let (Some(day_part), Some(time_part), None) = (words.next(), words.next(), words.next())
-    else {
+    let (Some(day_part), Some(time_part), None) = (words.next(), words.next(), words.next()) else {
         return Err(HoursProblem::Shape);
     };
     let set = days(day_part)?;
@@ -152,7 +151,10 @@ mod tests {
     #[test]
     fn refusals_say_what_is_wrong() {
         assert_eq!(parse_window("mon-fri"), Err(HoursProblem::Shape));
-        assert_eq!(parse_window("mon-fri 07:00 19:00"), Err(HoursProblem::Shape));
+        assert_eq!(
+            parse_window("mon-fri 07:00 19:00"),
+            Err(HoursProblem::Shape)
+        );
         assert_eq!(
             parse_window("mon-fry 07:00-19:00"),
             Err(HoursProblem::UnknownDay("fry".into()))
@@ -169,6 +171,9 @@ mod tests {
             parse_window("mon 24:00-08:00"),
             Err(HoursProblem::BadTime("24:00".into()))
         );
-        assert_eq!(parse_window("mon 08:00-08:00"), Err(HoursProblem::EmptyWindow));
+        assert_eq!(
+            parse_window("mon 08:00-08:00"),
+            Err(HoursProblem::EmptyWindow)
+        );
     }
 }

@@ -85,18 +85,33 @@ type AdminState = State<Arc<Admin>>;
 pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()
         .route("/users", get(list_users).post(create_user))
-        .route("/users/{login}", get(get_user).put(put_user).delete(delete_user))
+        .route(
+            "/users/{login}",
+            get(get_user).put(put_user).delete(delete_user),
+        )
         .route("/users/{login}/password", post(set_password))
         .route("/users/{login}/totp-reset", post(reset_totp))
         .route("/users/{login}/enabled", post(set_enabled))
         .route("/groups", get(list_groups))
-        .route("/groups/{id}", get(get_group).put(put_group).delete(delete_group))
-        .route("/groups/{id}/members/{login}", put(add_member).delete(remove_member))
+        .route(
+            "/groups/{id}",
+            get(get_group).put(put_group).delete(delete_group),
+        )
+        .route(
+            "/groups/{id}/members/{login}",
+            put(add_member).delete(remove_member),
+        )
         .route("/hosts", get(list_hosts))
-        .route("/hosts/{id}", get(get_host).put(put_host).delete(delete_host))
+        .route(
+            "/hosts/{id}",
+            get(get_host).put(put_host).delete(delete_host),
+        )
         .route("/hosts/{id}/drain", post(drain_host))
         .route("/pools", get(list_pools))
-        .route("/pools/{id}", get(get_pool).put(put_pool).delete(delete_pool))
+        .route(
+            "/pools/{id}",
+            get(get_pool).put(put_pool).delete(delete_pool),
+        )
         .route("/resources", get(list_resources))
         .route(
             "/resources/{id}",
@@ -253,7 +268,11 @@ fn json_error(path: &str, error: &serde_json::Error) -> AdminError {
         };
     }
     let message = error.to_string();
-    let field = if path == "." { String::new() } else { path.to_string() };
+    let field = if path == "." {
+        String::new()
+    } else {
+        path.to_string()
+    };
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or("");
         let expected = rest
@@ -288,7 +307,11 @@ fn json_error(path: &str, error: &serde_json::Error) -> AdminError {
         };
         return AdminError::invalid(field, Reason::Required);
     }
-    let field = if field.is_empty() { "body".to_string() } else { field };
+    let field = if field.is_empty() {
+        "body".to_string()
+    } else {
+        field
+    };
     AdminError::invalid(
         field,
         Reason::WrongType {
@@ -328,7 +351,11 @@ async fn create_user(
     Caller(actor): Caller,
     Body(spec): Body<UserSpec>,
 ) -> Response {
-    reply(actor.lang, StatusCode::CREATED, admin.create_user(&actor, &spec).await)
+    reply(
+        actor.lang,
+        StatusCode::CREATED,
+        admin.create_user(&actor, &spec).await,
+    )
 }
 
 async fn get_user(
@@ -362,7 +389,10 @@ async fn set_password(
     Path(login): Path<String>,
     Body(spec): Body<PasswordSpec>,
 ) -> Response {
-    no_content(actor.lang, admin.set_user_password(&actor, &login, &spec).await)
+    no_content(
+        actor.lang,
+        admin.set_user_password(&actor, &login, &spec).await,
+    )
 }
 
 async fn reset_totp(
@@ -386,7 +416,10 @@ async fn set_enabled(
     Path(login): Path<String>,
     Body(spec): Body<EnabledSpec>,
 ) -> Response {
-    ok(actor.lang, admin.set_user_enabled(&actor, &login, spec.enabled).await)
+    ok(
+        actor.lang,
+        admin.set_user_enabled(&actor, &login, spec.enabled).await,
+    )
 }
 
 // ----- groups -----
@@ -473,7 +506,10 @@ async fn drain_host(
     Path(id): Path<String>,
     Body(spec): Body<DrainSpec>,
 ) -> Response {
-    ok(actor.lang, admin.set_draining(&actor, &id, spec.draining).await)
+    ok(
+        actor.lang,
+        admin.set_draining(&actor, &id, spec.draining).await,
+    )
 }
 
 // ----- pools -----
@@ -580,7 +616,10 @@ async fn put_policy(
     Path((scope, id)): Path<(String, String)>,
     Body(spec): Body<PolicySpec>,
 ) -> Response {
-    ok(actor.lang, admin.put_policy(&actor, &scope, &id, &spec).await)
+    ok(
+        actor.lang,
+        admin.put_policy(&actor, &scope, &id, &spec).await,
+    )
 }
 
 async fn delete_policy(
@@ -599,7 +638,10 @@ async fn effective_policy(
     let query = query.map(|Query(query)| query).unwrap_or_default();
     let user = query.get("user").map_or("", String::as_str);
     let resource = query.get("resource").map_or("", String::as_str);
-    ok(actor.lang, admin.effective_policy(&actor, user, resource).await)
+    ok(
+        actor.lang,
+        admin.effective_policy(&actor, user, resource).await,
+    )
 }
 
 // ----- licences, sessions -----
@@ -632,7 +674,10 @@ mod tests {
         assert_eq!(error.field(), Some("colour"));
         assert_eq!(error.detail_code(), Some("unknown_field"));
         let message = error.message(Lang::En);
-        assert!(message.starts_with("colour: is not a known field (known: id, name, protocol"), "{message}");
+        assert!(
+            message.starts_with("colour: is not a known field (known: id, name, protocol"),
+            "{message}"
+        );
         let error = parse_json::<HostSpec>(b"{\"id\":\"h1\",\"port\":\"x\"}").unwrap_err();
         assert_eq!(error.message(Lang::En), "port: must be a whole number");
         assert_eq!(error.message(Lang::Fr), "port : doit être un nombre entier");
@@ -644,10 +689,13 @@ mod tests {
         assert_eq!(error.code(), "malformed_json");
         let error = parse_json::<HostSpec>(b"[1]").unwrap_err();
         assert_eq!(error.message(Lang::En), "body: must be an object");
-        let error =
-            parse_json::<ResourceSpec>(b"{\"icon\":{\"mime\":\"image/png\",\"dat\":\"\"}}").unwrap_err();
+        let error = parse_json::<ResourceSpec>(b"{\"icon\":{\"mime\":\"image/png\",\"dat\":\"\"}}")
+            .unwrap_err();
         assert_eq!(error.field(), Some("icon.dat"));
-        assert_eq!(error.message(Lang::En), "icon.dat: is not a known field (known: mime, data)");
+        assert_eq!(
+            error.message(Lang::En),
+            "icon.dat: is not a known field (known: mime, data)"
+        );
         let error = parse_json::<EntitlementSpec>(b"{\"resources\":\"r\"}").unwrap_err();
         assert_eq!(
             error.message(Lang::Fr),

@@ -34,8 +34,7 @@ use crate::hours::format_window;
 use crate::settings::{HostSettings, ResourceSettings};
 use crate::spec::{
     EntitlementSpec, GroupSpec, HostSpec, LicenceSpec, PasswordChange, PasswordSpec, PolicySpec,
-    PoolSpec, ResourceSpec, SubjectSpec, UserSpec, check_id,
-    protocol_word, role_word,
+    PoolSpec, ResourceSpec, SubjectSpec, UserSpec, check_id, protocol_word, role_word,
 };
 use crate::view::{
     EffectivePolicyView, EntitlementView, Explained, GroupView, HealthView, HostView, LicenceView,
@@ -218,7 +217,11 @@ fn user_view(user: &User, auth: Option<UserAuth>) -> UserView {
         id: user.id.to_string(),
         login: user.login.clone(),
         display_name: user.display_name.clone(),
-        roles: user.roles.iter().map(|&role| role_word(role).into()).collect(),
+        roles: user
+            .roles
+            .iter()
+            .map(|&role| role_word(role).into())
+            .collect(),
         groups: user.groups.iter().map(ToString::to_string).collect(),
         enabled: user.enabled,
         source: match auth.source {
@@ -351,7 +354,11 @@ impl Admin {
             Err(AdminError::Store(_)) => "error: store".to_string(),
             Err(error) => match error.detail_code() {
                 Some(detail) if matches!(error, AdminError::Invalid { .. }) => {
-                    format!("refused: {} ({}: {detail})", error.code(), error.field().unwrap_or(""))
+                    format!(
+                        "refused: {} ({}: {detail})",
+                        error.code(),
+                        error.field().unwrap_or("")
+                    )
                 }
                 _ => format!("refused: {}", error.code()),
             },
@@ -389,7 +396,12 @@ impl Admin {
         }
     }
 
-    async fn host_view(&self, host: &Host, pools: &[Pool], counts: &[(HostId, u32)]) -> Result<HostView> {
+    async fn host_view(
+        &self,
+        host: &Host,
+        pools: &[Pool],
+        counts: &[(HostId, u32)],
+    ) -> Result<HostView> {
         let settings = self.host_settings(&host.id).await?;
         Ok(HostView {
             id: host.id.to_string(),
@@ -454,14 +466,26 @@ impl Admin {
     /// Creates or replaces the host `id` (`host.put`); `spec.id` must be empty or equal to it.
     /// An absent password keeps the stored one.
     pub async fn put_host(&self, actor: &Actor, id: &str, spec: &HostSpec) -> Result<HostView> {
-        self.audited(actor, Action::ManageInventory, "host.put", id, self.save_host(Some(id), spec, false))
-            .await
+        self.audited(
+            actor,
+            Action::ManageInventory,
+            "host.put",
+            id,
+            self.save_host(Some(id), spec, false),
+        )
+        .await
     }
 
     /// Creates a host, refused if it exists (`host.create`).
     pub async fn create_host(&self, actor: &Actor, spec: &HostSpec) -> Result<HostView> {
-        self.audited(actor, Action::ManageInventory, "host.create", &spec.id, self.save_host(None, spec, true))
-            .await
+        self.audited(
+            actor,
+            Action::ManageInventory,
+            "host.create",
+            &spec.id,
+            self.save_host(None, spec, true),
+        )
+        .await
     }
 
     async fn save_host(&self, id: Option<&str>, spec: &HostSpec, create: bool) -> Result<HostView> {
@@ -493,7 +517,10 @@ impl Admin {
             && settings.credentials == crate::settings::CredentialsMode::Service
             && settings.password.is_none()
         {
-            return Err(AdminError::invalid("password", Reason::ServiceCredentialsNeeded));
+            return Err(AdminError::invalid(
+                "password",
+                Reason::ServiceCredentialsNeeded,
+            ));
         }
         // The pools this host is in must stay of one protocol, and RDP if they publish applications.
         let pools = self.store.list_pools().await?;
@@ -519,7 +546,8 @@ impl Admin {
                 ));
             }
             if host.protocol == Protocol::Vnc {
-                self.check_pool_takes_vnc(pool, &resources, "protocol").await?;
+                self.check_pool_takes_vnc(pool, &resources, "protocol")
+                    .await?;
             }
         }
         self.store.upsert_host(&host).await?;
@@ -530,10 +558,19 @@ impl Admin {
     }
 
     /// Refuses VNC hosts in a pool that publishes an application or a working directory.
-    async fn check_pool_takes_vnc(&self, pool: &Pool, resources: &[Resource], field: &str) -> Result<()> {
+    async fn check_pool_takes_vnc(
+        &self,
+        pool: &Pool,
+        resources: &[Resource],
+        field: &str,
+    ) -> Result<()> {
         for resource in resources.iter().filter(|resource| resource.pool == pool.id) {
             let rdp_only = matches!(resource.kind, ResourceKind::Application { .. })
-                || self.resource_settings(&resource.id).await?.working_dir.is_some();
+                || self
+                    .resource_settings(&resource.id)
+                    .await?
+                    .working_dir
+                    .is_some();
             if rdp_only {
                 return Err(AdminError::invalid(
                     field,
@@ -590,7 +627,11 @@ impl Admin {
     /// Drains a host (`host.drain`: it keeps its sessions and takes no new one) or resumes it
     /// (`host.undrain`).
     pub async fn set_draining(&self, actor: &Actor, id: &str, draining: bool) -> Result<HostView> {
-        let action = if draining { "host.drain" } else { "host.undrain" };
+        let action = if draining {
+            "host.drain"
+        } else {
+            "host.undrain"
+        };
         self.audited(actor, Action::ManageInventory, action, id, async {
             let id = HostId::new(id);
             let mut host = self
@@ -659,14 +700,26 @@ impl Admin {
 
     /// Creates or replaces the pool `id` (`pool.put`); `spec.id` must be empty or equal to it.
     pub async fn put_pool(&self, actor: &Actor, id: &str, spec: &PoolSpec) -> Result<PoolView> {
-        self.audited(actor, Action::ManageInventory, "pool.put", id, self.save_pool(Some(id), spec, false))
-            .await
+        self.audited(
+            actor,
+            Action::ManageInventory,
+            "pool.put",
+            id,
+            self.save_pool(Some(id), spec, false),
+        )
+        .await
     }
 
     /// Creates a pool, refused if it exists (`pool.create`).
     pub async fn create_pool(&self, actor: &Actor, spec: &PoolSpec) -> Result<PoolView> {
-        self.audited(actor, Action::ManageInventory, "pool.create", &spec.id, self.save_pool(None, spec, true))
-            .await
+        self.audited(
+            actor,
+            Action::ManageInventory,
+            "pool.create",
+            &spec.id,
+            self.save_pool(None, spec, true),
+        )
+        .await
     }
 
     async fn save_pool(&self, id: Option<&str>, spec: &PoolSpec, create: bool) -> Result<PoolView> {
@@ -790,18 +843,44 @@ impl Admin {
 
     /// Creates or replaces the resource `id` (`resource.put`); `spec.id` must be empty or equal
     /// to it.
-    pub async fn put_resource(&self, actor: &Actor, id: &str, spec: &ResourceSpec) -> Result<ResourceView> {
-        self.audited(actor, Action::ManageInventory, "resource.put", id, self.save_resource(Some(id), spec, false))
-            .await
+    pub async fn put_resource(
+        &self,
+        actor: &Actor,
+        id: &str,
+        spec: &ResourceSpec,
+    ) -> Result<ResourceView> {
+        self.audited(
+            actor,
+            Action::ManageInventory,
+            "resource.put",
+            id,
+            self.save_resource(Some(id), spec, false),
+        )
+        .await
     }
 
     /// Creates a resource, refused if it exists (`resource.create`).
-    pub async fn create_resource(&self, actor: &Actor, spec: &ResourceSpec) -> Result<ResourceView> {
-        self.audited(actor, Action::ManageInventory, "resource.create", &spec.id, self.save_resource(None, spec, true))
-            .await
+    pub async fn create_resource(
+        &self,
+        actor: &Actor,
+        spec: &ResourceSpec,
+    ) -> Result<ResourceView> {
+        self.audited(
+            actor,
+            Action::ManageInventory,
+            "resource.create",
+            &spec.id,
+            self.save_resource(None, spec, true),
+        )
+        .await
     }
 
-    async fn save_resource(&self, id: Option<&str>, spec: &ResourceSpec, create: bool) -> Result<ResourceView> {
+    async fn save_resource(
+        &self,
+        id: Option<&str>,
+        spec: &ResourceSpec,
+        create: bool,
+    ) -> Result<ResourceView> {
         let mut spec = spec.clone();
         spec.id = id_from_path("id", id, &spec.id)?;
         let valid = spec.validate()?;
@@ -864,30 +943,36 @@ impl Admin {
     /// Deletes a resource (`resource.delete`) with its entitlements and its own policy; refused
     /// while live sessions use it.
     pub async fn delete_resource(&self, actor: &Actor, id: &str) -> Result<()> {
-        self.audited(actor, Action::ManageInventory, "resource.delete", id, async {
-            let id = ResourceId::new(id);
-            if self.store.get_resource(&id).await?.is_none() {
-                return Err(not_found(Kind::Resource, id.as_str()));
-            }
-            let count = self
-                .store
-                .live_sessions()
-                .await?
-                .iter()
-                .filter(|session| *session.resource() == id)
-                .count();
-            if count > 0 {
-                return Err(AdminError::Conflict(Conflict::ResourceHasSessions {
-                    resource: id.to_string(),
-                    count: u32::try_from(count).unwrap_or(u32::MAX),
-                }));
-            }
-            self.store
-                .delete_policy(&PolicyScope::Resource(id.clone()))
-                .await?;
-            self.store.delete_resource(&id).await?;
-            Ok(())
-        })
+        self.audited(
+            actor,
+            Action::ManageInventory,
+            "resource.delete",
+            id,
+            async {
+                let id = ResourceId::new(id);
+                if self.store.get_resource(&id).await?.is_none() {
+                    return Err(not_found(Kind::Resource, id.as_str()));
+                }
+                let count = self
+                    .store
+                    .live_sessions()
+                    .await?
+                    .iter()
+                    .filter(|session| *session.resource() == id)
+                    .count();
+                if count > 0 {
+                    return Err(AdminError::Conflict(Conflict::ResourceHasSessions {
+                        resource: id.to_string(),
+                        count: u32::try_from(count).unwrap_or(u32::MAX),
+                    }));
+                }
+                self.store
+                    .delete_policy(&PolicyScope::Resource(id.clone()))
+                    .await?;
+                self.store.delete_resource(&id).await?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -925,18 +1010,36 @@ impl Admin {
 
     /// Creates a user, refused if the login exists (`user.create`).
     pub async fn create_user(&self, actor: &Actor, spec: &UserSpec) -> Result<UserView> {
-        self.audited(actor, Action::ManageAccess, "user.create", &spec.login, self.save_user(actor, None, spec, true))
-            .await
+        self.audited(
+            actor,
+            Action::ManageAccess,
+            "user.create",
+            &spec.login,
+            self.save_user(actor, None, spec, true),
+        )
+        .await
     }
 
     /// Creates or replaces the user `login` (`user.put`); `spec.login` must be empty or equal
     /// to it. An absent password keeps the current one.
     pub async fn put_user(&self, actor: &Actor, login: &str, spec: &UserSpec) -> Result<UserView> {
-        self.audited(actor, Action::ManageAccess, "user.put", login, self.save_user(actor, Some(login), spec, false))
-            .await
+        self.audited(
+            actor,
+            Action::ManageAccess,
+            "user.put",
+            login,
+            self.save_user(actor, Some(login), spec, false),
+        )
+        .await
     }
 
-    async fn save_user(&self, actor: &Actor, login: Option<&str>, spec: &UserSpec, create: bool) -> Result<UserView> {
+    async fn save_user(
+        &self,
+        actor: &Actor,
+        login: Option<&str>,
+        spec: &UserSpec,
+        create: bool,
+    ) -> Result<UserView> {
         let mut spec = spec.clone();
         spec.login = id_from_path("login", login, &spec.login)?;
         let valid = spec.validate()?;
@@ -969,7 +1072,11 @@ impl Admin {
             .as_ref()
             .map_or_else(|| UserId::new(valid.login.clone()), |user| user.id.clone());
         let auth = match &existing {
-            Some(user) => self.store.get_user_auth(&user.id).await?.unwrap_or_default(),
+            Some(user) => self
+                .store
+                .get_user_auth(&user.id)
+                .await?
+                .unwrap_or_default(),
             None => UserAuth::default(),
         };
         if valid.password.is_some() && auth.source == AuthSource::Directory {
@@ -1011,11 +1118,20 @@ impl Admin {
     }
 
     /// Sets a local user's password (`user.password`).
-    pub async fn set_user_password(&self, actor: &Actor, login: &str, spec: &PasswordSpec) -> Result<()> {
+    pub async fn set_user_password(
+        &self,
+        actor: &Actor,
+        login: &str,
+        spec: &PasswordSpec,
+    ) -> Result<()> {
         self.audited(actor, Action::ManageAccess, "user.password", login, async {
             spec.validate()?;
             let user = self.user_by_login(login).await?;
-            let mut auth = self.store.get_user_auth(&user.id).await?.unwrap_or_default();
+            let mut auth = self
+                .store
+                .get_user_auth(&user.id)
+                .await?
+                .unwrap_or_default();
             if auth.source == AuthSource::Directory {
                 return Err(AdminError::invalid("password", Reason::DirectoryAccount));
             }
@@ -1030,7 +1146,11 @@ impl Admin {
     pub async fn reset_totp(&self, actor: &Actor, login: &str) -> Result<UserView> {
         self.audited(actor, Action::ResetTotp, "user.totp_reset", login, async {
             let user = self.user_by_login(login).await?;
-            let mut auth = self.store.get_user_auth(&user.id).await?.unwrap_or_default();
+            let mut auth = self
+                .store
+                .get_user_auth(&user.id)
+                .await?
+                .unwrap_or_default();
             auth.totp_secret = None;
             auth.totp_confirmed = false;
             self.store.set_user_auth(&user.id, &auth).await?;
@@ -1041,8 +1161,17 @@ impl Admin {
 
     /// Enables (`user.enable`) or disables (`user.disable`) an account; one's own cannot be
     /// disabled.
-    pub async fn set_user_enabled(&self, actor: &Actor, login: &str, enabled: bool) -> Result<UserView> {
-        let action = if enabled { "user.enable" } else { "user.disable" };
+    pub async fn set_user_enabled(
+        &self,
+        actor: &Actor,
+        login: &str,
+        enabled: bool,
+    ) -> Result<UserView> {
+        let action = if enabled {
+            "user.enable"
+        } else {
+            "user.disable"
+        };
         self.audited(actor, Action::ManageAccess, action, login, async {
             if !enabled && login == actor.login {
                 return Err(AdminError::Conflict(Conflict::OwnAccount));
@@ -1096,17 +1225,34 @@ impl Admin {
 
     /// Creates a group, refused if it exists (`group.create`).
     pub async fn create_group(&self, actor: &Actor, spec: &GroupSpec) -> Result<GroupView> {
-        self.audited(actor, Action::ManageAccess, "group.create", &spec.id, self.save_group(None, spec, true))
-            .await
+        self.audited(
+            actor,
+            Action::ManageAccess,
+            "group.create",
+            &spec.id,
+            self.save_group(None, spec, true),
+        )
+        .await
     }
 
     /// Creates or renames the group `id` (`group.put`); `spec.id` must be empty or equal to it.
     pub async fn put_group(&self, actor: &Actor, id: &str, spec: &GroupSpec) -> Result<GroupView> {
-        self.audited(actor, Action::ManageAccess, "group.put", id, self.save_group(Some(id), spec, false))
-            .await
+        self.audited(
+            actor,
+            Action::ManageAccess,
+            "group.put",
+            id,
+            self.save_group(Some(id), spec, false),
+        )
+        .await
     }
 
-    async fn save_group(&self, id: Option<&str>, spec: &GroupSpec, create: bool) -> Result<GroupView> {
+    async fn save_group(
+        &self,
+        id: Option<&str>,
+        spec: &GroupSpec,
+        create: bool,
+    ) -> Result<GroupView> {
         let mut spec = spec.clone();
         spec.id = id_from_path("id", id, &spec.id)?;
         let (id, name) = spec.validate()?;
@@ -1116,7 +1262,9 @@ impl Admin {
                 id: id.to_string(),
             }));
         }
-        self.store.upsert_group(&Group::new(id.clone(), name)).await?;
+        self.store
+            .upsert_group(&Group::new(id.clone(), name))
+            .await?;
         self.group_view_by_id(&id).await
     }
 
@@ -1156,32 +1304,49 @@ impl Admin {
     /// Puts a user in a group (`group.member_add`; no-op if already a member).
     pub async fn add_member(&self, actor: &Actor, group: &str, login: &str) -> Result<GroupView> {
         let target = format!("{group}/{login}");
-        self.audited(actor, Action::ManageAccess, "group.member_add", &target, async {
-            let group = GroupId::new(group);
-            if self.store.get_group(&group).await?.is_none() {
-                return Err(not_found(Kind::Group, group.as_str()));
-            }
-            let user = self.user_by_login(login).await?;
-            self.store.add_membership(&user.id, &group).await?;
-            self.group_view_by_id(&group).await
-        })
+        self.audited(
+            actor,
+            Action::ManageAccess,
+            "group.member_add",
+            &target,
+            async {
+                let group = GroupId::new(group);
+                if self.store.get_group(&group).await?.is_none() {
+                    return Err(not_found(Kind::Group, group.as_str()));
+                }
+                let user = self.user_by_login(login).await?;
+                self.store.add_membership(&user.id, &group).await?;
+                self.group_view_by_id(&group).await
+            },
+        )
         .await
     }
 
     /// Takes a user out of a group (`group.member_remove`).
-    pub async fn remove_member(&self, actor: &Actor, group: &str, login: &str) -> Result<GroupView> {
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        group: &str,
+        login: &str,
+    ) -> Result<GroupView> {
         let target = format!("{group}/{login}");
-        self.audited(actor, Action::ManageAccess, "group.member_remove", &target, async {
-            let group = GroupId::new(group);
-            if self.store.get_group(&group).await?.is_none() {
-                return Err(not_found(Kind::Group, group.as_str()));
-            }
-            let user = self.user_by_login(login).await?;
-            if !self.store.remove_membership(&user.id, &group).await? {
-                return Err(not_found(Kind::Membership, login));
-            }
-            self.group_view_by_id(&group).await
-        })
+        self.audited(
+            actor,
+            Action::ManageAccess,
+            "group.member_remove",
+            &target,
+            async {
+                let group = GroupId::new(group);
+                if self.store.get_group(&group).await?.is_none() {
+                    return Err(not_found(Kind::Group, group.as_str()));
+                }
+                let user = self.user_by_login(login).await?;
+                if !self.store.remove_membership(&user.id, &group).await? {
+                    return Err(not_found(Kind::Membership, login));
+                }
+                self.group_view_by_id(&group).await
+            },
+        )
         .await
     }
 
@@ -1251,25 +1416,37 @@ impl Admin {
     /// Lets a user or a group open a resource (`entitlement.grant`; no-op if already granted).
     pub async fn grant(&self, actor: &Actor, spec: &EntitlementSpec) -> Result<EntitlementView> {
         let target = Self::entitlement_target(spec);
-        self.audited(actor, Action::ManageAccess, "entitlement.grant", &target, async {
-            let entitlement = self.entitlement_of(spec).await?;
-            self.store.add_entitlement(&entitlement).await?;
-            let users = self.store.list_users().await?;
-            Ok(entitlement_view(&entitlement, &users))
-        })
+        self.audited(
+            actor,
+            Action::ManageAccess,
+            "entitlement.grant",
+            &target,
+            async {
+                let entitlement = self.entitlement_of(spec).await?;
+                self.store.add_entitlement(&entitlement).await?;
+                let users = self.store.list_users().await?;
+                Ok(entitlement_view(&entitlement, &users))
+            },
+        )
         .await
     }
 
     /// Takes an entitlement back (`entitlement.revoke`).
     pub async fn revoke(&self, actor: &Actor, spec: &EntitlementSpec) -> Result<()> {
         let target = Self::entitlement_target(spec);
-        self.audited(actor, Action::ManageAccess, "entitlement.revoke", &target, async {
-            let entitlement = self.entitlement_of(spec).await?;
-            if !self.store.delete_entitlement(&entitlement).await? {
-                return Err(not_found(Kind::Entitlement, target.clone()));
-            }
-            Ok(())
-        })
+        self.audited(
+            actor,
+            Action::ManageAccess,
+            "entitlement.revoke",
+            &target,
+            async {
+                let entitlement = self.entitlement_of(spec).await?;
+                if !self.store.delete_entitlement(&entitlement).await? {
+                    return Err(not_found(Kind::Entitlement, target.clone()));
+                }
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -1317,7 +1494,13 @@ impl Admin {
     }
 
     /// Sets the policy of a group or a resource (`policy.put`), replacing the previous one.
-    pub async fn put_policy(&self, actor: &Actor, scope: &str, id: &str, spec: &PolicySpec) -> Result<PolicyView> {
+    pub async fn put_policy(
+        &self,
+        actor: &Actor,
+        scope: &str,
+        id: &str,
+        spec: &PolicySpec,
+    ) -> Result<PolicyView> {
         let target = format!("{scope}/{id}");
         self.audited(actor, Action::ManageAccess, "policy.put", &target, async {
             let scope = Self::scope_of(scope, id)?;
@@ -1346,18 +1529,29 @@ impl Admin {
     /// Deletes the policy of a group or a resource (`policy.delete`).
     pub async fn delete_policy(&self, actor: &Actor, scope: &str, id: &str) -> Result<()> {
         let target = format!("{scope}/{id}");
-        self.audited(actor, Action::ManageAccess, "policy.delete", &target, async {
-            let scope = Self::scope_of(scope, id)?;
-            if !self.store.delete_policy(&scope).await? {
-                return Err(not_found(Kind::Policy, target.clone()));
-            }
-            Ok(())
-        })
+        self.audited(
+            actor,
+            Action::ManageAccess,
+            "policy.delete",
+            &target,
+            async {
+                let scope = Self::scope_of(scope, id)?;
+                if !self.store.delete_policy(&scope).await? {
+                    return Err(not_found(Kind::Policy, target.clone()));
+                }
+                Ok(())
+            },
+        )
         .await
     }
 
     /// The policy in force for the user `login` on `resource`, each value with its source.
-    pub async fn effective_policy(&self, actor: &Actor, login: &str, resource: &str) -> Result<EffectivePolicyView> {
+    pub async fn effective_policy(
+        &self,
+        actor: &Actor,
+        login: &str,
+        resource: &str,
+    ) -> Result<EffectivePolicyView> {
         Self::require(actor, Action::ViewConsole)?;
         if login.is_empty() {
             return Err(AdminError::invalid("user", Reason::Required));
@@ -1429,8 +1623,15 @@ impl Admin {
 
     /// Sets the licence capacity (`licence.set`). A capacity below the sessions in use ends
     /// none of them; it refuses new ones until enough have ended.
-    pub async fn set_licence_capacity(&self, actor: &Actor, spec: &LicenceSpec) -> Result<LicenceView> {
-        let target = spec.capacity.map(|capacity| capacity.to_string()).unwrap_or_default();
+    pub async fn set_licence_capacity(
+        &self,
+        actor: &Actor,
+        spec: &LicenceSpec,
+    ) -> Result<LicenceView> {
+        let target = spec
+            .capacity
+            .map(|capacity| capacity.to_string())
+            .unwrap_or_default();
         self.audited(actor, Action::ManageAccess, "licence.set", &target, async {
             let capacity = spec.validate()?;
             self.store.set_licence_capacity(capacity).await?;

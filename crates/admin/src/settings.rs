@@ -99,7 +99,11 @@ impl CertificateRule {
             "system" => Some(CertificateRule::System),
             "accept-any" => Some(CertificateRule::AcceptAny),
             _ => {
-                let hex: String = text.strip_prefix("pin:")?.chars().filter(|&c| c != ':').collect();
+                let hex: String = text
+                    .strip_prefix("pin:")?
+                    .chars()
+                    .filter(|&c| c != ':')
+                    .collect();
                 if hex.len() != 64 || !hex.is_ascii() {
                     return None;
                 }
@@ -176,7 +180,10 @@ impl std::fmt::Debug for HostSettings {
             .field("password", &self.password.as_ref().map(|_| "<sealed>"))
             .field("security", &self.security)
             .field("keyboard", &self.keyboard)
-            .field("keyboard_layout", &format_args!("{:#06x}", self.keyboard_layout))
+            .field(
+                "keyboard_layout",
+                &format_args!("{:#06x}", self.keyboard_layout),
+            )
             .finish()
     }
 }
@@ -254,9 +261,18 @@ mod tests {
 
     #[test]
     fn certificate_rules() {
-        assert_eq!(CertificateRule::parse("tofu"), Some(CertificateRule::TrustOnFirstUse));
-        assert_eq!(CertificateRule::parse("system"), Some(CertificateRule::System));
-        assert_eq!(CertificateRule::parse("accept-any"), Some(CertificateRule::AcceptAny));
+        assert_eq!(
+            CertificateRule::parse("tofu"),
+            Some(CertificateRule::TrustOnFirstUse)
+        );
+        assert_eq!(
+            CertificateRule::parse("system"),
+            Some(CertificateRule::System)
+        );
+        assert_eq!(
+            CertificateRule::parse("accept-any"),
+            Some(CertificateRule::AcceptAny)
+        );
         let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
         let Some(CertificateRule::Pinned(bytes)) = CertificateRule::parse(&format!("pin:{hex}"))
         else {
@@ -285,7 +301,10 @@ mod tests {
         let settings = HostSettings::from_json("{}").unwrap();
         assert_eq!(settings, HostSettings::default());
         assert_eq!(settings.keyboard_layout, 0x040C);
-        assert_eq!(settings.parse_certificate(), Some(CertificateRule::TrustOnFirstUse));
+        assert_eq!(
+            settings.parse_certificate(),
+            Some(CertificateRule::TrustOnFirstUse)
+        );
         let json = HostSettings {
             credentials: CredentialsMode::Passthrough,
             security: RdpSecurity::Nla,
@@ -295,7 +314,10 @@ mod tests {
         assert!(json.contains("\"credentials\":\"passthrough\""), "{json}");
         assert!(json.contains("\"security\":\"nla\""), "{json}");
         assert!(HostSettings::from_json("{\"colour\":1}").is_err());
-        assert_eq!(ResourceSettings::from_json("{}").unwrap(), ResourceSettings::default());
+        assert_eq!(
+            ResourceSettings::from_json("{}").unwrap(),
+            ResourceSettings::default()
+        );
         assert!(ResourceSettings::from_json("{\"icon\":{\"mime\":\"x\"}}").is_err());
         let debug = format!(
             "{:?}",

@@ -6,12 +6,12 @@
 //! Numbers are `i64` so that an out-of-range value gets a clear `must be 1-65535` rather than a
 //! parser's complaint.
 
-use base64::Engine;
 use bascule_domain::access::Role;
 use bascule_domain::id::{GroupId, HostId, PoolId, ResourceId};
 use bascule_domain::inventory::{Balancing, Host, Pool, Protocol, ResourceKind};
 use bascule_domain::policy::{Limit, Policy};
 use bascule_domain::time::AllowedHours;
+use base64::Engine;
 use serde::Deserialize;
 
 use crate::error::{AdminError, Reason};
@@ -78,9 +78,9 @@ pub fn check_login(field: &str, value: &str) -> Result<(), AdminError> {
         return invalid(field, Reason::Required);
     }
     let ok = value.len() <= 64
-        && value.bytes().all(|byte| {
-            byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'@' | b'-')
-        });
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'@' | b'-'));
     if !ok {
         return invalid(
             field,
@@ -122,7 +122,11 @@ fn name_or(field: &str, value: &str, default: &str) -> Result<String, AdminError
 }
 
 /// An optional text: `None` if absent or blank, else checked.
-fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, AdminError> {
+fn optional_text(
+    field: &str,
+    value: &Option<String>,
+    max: usize,
+) -> Result<Option<String>, AdminError> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => {
@@ -132,7 +136,13 @@ fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<Opti
     }
 }
 
-fn range(field: &str, value: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64, AdminError> {
+fn range(
+    field: &str,
+    value: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, AdminError> {
     let value = value.unwrap_or(default);
     if !(min..=max).contains(&value) {
         return invalid(field, Reason::OutOfRange { min, max });
@@ -147,7 +157,10 @@ fn one_of<'a>(
     default: &'a str,
     allowed: &'static [&'static str],
 ) -> Result<&'a str, AdminError> {
-    let value = value.map(str::trim).filter(|value| !value.is_empty()).unwrap_or(default);
+    let value = value
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .unwrap_or(default);
     if value.is_empty() {
         return invalid(field, Reason::Required);
     }
@@ -283,7 +296,10 @@ pub(crate) struct ValidHost {
 }
 
 impl HostSpec {
-    pub(crate) fn validate(&self, allow_insecure_certificates: bool) -> Result<ValidHost, AdminError> {
+    pub(crate) fn validate(
+        &self,
+        allow_insecure_certificates: bool,
+    ) -> Result<ValidHost, AdminError> {
         check_id("id", &self.id)?;
         let name = name_or("name", &self.name, &self.id)?;
         let protocol = match one_of("protocol", Some(&self.protocol), "", &["rdp", "vnc"])? {
@@ -475,7 +491,12 @@ impl PoolSpec {
             "weighted" => Balancing::Weighted,
             _ => Balancing::FewestSessions,
         };
-        Ok(Pool::new(PoolId::new(self.id.clone()), name, hosts, balancing))
+        Ok(Pool::new(
+            PoolId::new(self.id.clone()),
+            name,
+            hosts,
+            balancing,
+        ))
     }
 }
 
@@ -572,13 +593,23 @@ pub fn check_icon(icon: &Icon) -> Result<(), AdminError> {
     };
     // Four base64 characters per three bytes: refuse before decoding what is surely too large.
     if icon.data.len() > MAX_ICON_BYTES / 3 * 4 + 8 {
-        return invalid("icon.data", Reason::IconTooLarge { max_kib: MAX_ICON_BYTES / 1024 });
+        return invalid(
+            "icon.data",
+            Reason::IconTooLarge {
+                max_kib: MAX_ICON_BYTES / 1024,
+            },
+        );
     }
     let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(icon.data.trim()) else {
         return invalid("icon.data", Reason::NotBase64);
     };
     if bytes.len() > MAX_ICON_BYTES {
-        return invalid("icon.data", Reason::IconTooLarge { max_kib: MAX_ICON_BYTES / 1024 });
+        return invalid(
+            "icon.data",
+            Reason::IconTooLarge {
+                max_kib: MAX_ICON_BYTES / 1024,
+            },
+        );
     }
     let matches = if png {
         bytes.starts_with(b"\x89PNG\r\n\x1a\n")
@@ -811,9 +842,9 @@ fn limit(field: &str, value: Option<i64>, min: i64, max: i64) -> Result<Option<L
     match value {
         None => Ok(None),
         Some(0) => Ok(Some(Limit::Unlimited)),
-        Some(value) if (min..=max).contains(&value) => {
-            Ok(Some(Limit::AtMost(u32::try_from(value).unwrap_or(u32::MAX))))
-        }
+        Some(value) if (min..=max).contains(&value) => Ok(Some(Limit::AtMost(
+            u32::try_from(value).unwrap_or(u32::MAX),
+        ))),
         Some(_) => invalid(field, Reason::ZeroOrRange { min, max }),
     }
 }
@@ -830,13 +861,23 @@ impl PolicySpec {
             MIN_BANDWIDTH,
             MAX_BANDWIDTH,
         )?;
-        policy.idle_timeout_secs =
-            limit("idle_timeout_secs", self.idle_timeout_secs, MIN_IDLE, MAX_SECONDS)?;
+        policy.idle_timeout_secs = limit(
+            "idle_timeout_secs",
+            self.idle_timeout_secs,
+            MIN_IDLE,
+            MAX_SECONDS,
+        )?;
         policy.disconnected_keep_secs = match self.disconnected_keep_secs {
             None => None,
             Some(value) => Some(
-                u32::try_from(range("disconnected_keep_secs", Some(value), 0, 0, MAX_SECONDS)?)
-                    .unwrap_or(0),
+                u32::try_from(range(
+                    "disconnected_keep_secs",
+                    Some(value),
+                    0,
+                    0,
+                    MAX_SECONDS,
+                )?)
+                .unwrap_or(0),
             ),
         };
         policy.allowed_hours = match &self.allowed_hours {
@@ -909,7 +950,14 @@ mod tests {
 
     #[test]
     fn addresses() {
-        for good in ["10.0.0.1", "::1", "rds1.interne.gouv.fr", "h", "rds-1.", "fe80::1"] {
+        for good in [
+            "10.0.0.1",
+            "::1",
+            "rds1.interne.gouv.fr",
+            "h",
+            "rds-1.",
+            "fe80::1",
+        ] {
             assert!(is_address(good), "{good}");
         }
         for bad in ["a b", "-rds", "rds-", "a..b", "x_y.fr", "", "[::1]"] {

@@ -5,7 +5,10 @@
 //!   and a gateway over HTTPS, and prints the URL and the login.
 //! - `bascule hash-password` prints an argon2id hash for the `[[user]]` entries of a config.
 //! - `bascule backup` / `bascule restore` save and restore the control plane's database.
+//! - `bascule host|pool|resource|entitle|user|group|policy|licence …` administer it
+//!   (`admin_cli.rs`, the same service and checks as the REST API).
 
+mod admin_cli;
 mod backup;
 mod demo;
 
@@ -17,18 +20,19 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "bascule", version, about = "Bascule: remote desktops in the browser, through one HTTPS gateway")]
 struct Cli {
+    /// The gateway's TOML configuration (`serve`, `backup`, `restore` and the administration
+    /// commands read the database URL and the data directory from it).
+    #[arg(long, global = true, env = "BASCULE_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway from a configuration file.
-    Serve {
-        /// TOML configuration (BASCULE_LISTEN and BASCULE_DATA_DIR override it).
-        #[arg(long, env = "BASCULE_CONFIG")]
-        config: PathBuf,
-    },
+    /// Run the gateway from a configuration file (`--config`; BASCULE_LISTEN and
+    /// BASCULE_DATA_DIR override it).
+    Serve,
     /// Start a demo desktop and a gateway in front of it, then print the URL and the login.
     Demo {
         /// Address to listen on.
@@ -43,15 +47,9 @@ enum Command {
     /// Manage encrypted secrets of the configuration.
     #[command(subcommand)]
     Secret(SecretCommand),
-    /// Host certificates under the trust-on-first-use policy.
-    #[command(subcommand)]
-    Host(HostCommand),
     /// Write the whole control-plane database (users, inventory, access rules, sessions, audit)
     /// to a JSON file. Secrets stay encrypted: keep `secret.key` of the data directory too.
     Backup {
-        /// The gateway's configuration (for the database URL and the data directory).
-        #[arg(long, env = "BASCULE_CONFIG")]
-        config: PathBuf,
         /// The file to write (`-` for standard output).
         #[arg(long, short)]
         output: PathBuf,
@@ -62,32 +60,11 @@ enum Command {
     /// Restore a backup into an empty database (a new SQLite file, or an empty PostgreSQL
     /// database: a backup moves a site from SQLite to PostgreSQL too).
     Restore {
-        /// The gateway's configuration (for the database URL and the data directory).
-        #[arg(long, env = "BASCULE_CONFIG")]
-        config: PathBuf,
         /// The backup file.
         input: PathBuf,
     },
-}
-
-#[derive(Subcommand)]
-enum HostCommand {
-    /// List the certificates waiting for approval.
-    Pending {
-        /// The gateway's data directory.
-        #[arg(long, env = "BASCULE_DATA_DIR", default_value = "/var/lib/bascule")]
-        data_dir: PathBuf,
-    },
-    /// Approve the certificate a resource's host presented (check the fingerprint with the host's owner first).
-    Approve {
-        /// The gateway's data directory.
-        #[arg(long, env = "BASCULE_DATA_DIR", default_value = "/var/lib/bascule")]
-        data_dir: PathBuf,
-        /// The resource id.
-        resource: String,
-        /// The SHA-256 fingerprint shown by `bascule host pending`.
-        fingerprint: String,
-    },
+    #[command(flatten)]
+    Admin(admin_cli::AdminCommand),
 }
 
 #[derive(Subcommand)]
@@ -117,38 +94,49 @@ fn main() -> anyhow::Result<()> {
             println!("{}", bascule_gateway::hash_password(password.trim_end_matches(['\r', '\n'])));
             Ok(())
         }
-        Command::Backup { config, output, with_key } => {
-            let config = bascule_gateway::Config::load(&config)?;
+        Command::Backup { output, with_key } => {
+            let config = load_config(cli.config.as_deref())?;
             runtime()?.block_on(backup::backup(&config, &output, with_key))
         }
-        Command::Restore { config, input } => {
-            let config = bascule_gateway::Config::load(&config)?;
+        Command::Restore { input } => {
+            let config = load_config(cli.config.as_deref())?;
             runtime()?.block_on(backup::restore(&config, &input))
         }
-        Command::Serve { config } => {
-            let config = bascule_gateway::Config::load(&config)?;
+        Command::Serve => {
+            let config = load_config(cli.config.as_deref())?;
             runtime()?.block_on(serve(config))
         }
-        Command::Demo { listen, data_dir } => demo::run(listen, data_dir),
-        Command::Host(HostCommand::Pending { data_dir }) => {
+        Command::Admin(admin_cli::AdminCommand::Host(admin_cli::HostCommand::Pending { data_dir })) => {
+            let data_dir = data_dir_of(data_dir, cli.config.as_deref())?;
             let pending = bascule_gateway::certstore::CertificateStore::new(&data_dir).pending()?;
             if pending.is_empty() {
-                println!("no certificate is waiting for approval");
+                println!("no certificate is waiting for approval / aucun certificat en attente");
             }
-            for (resource, item) in pending {
-                println!("{resource}\t{}\tfirst seen {}", item.fingerprint, item.first_seen);
+            for (host, item) in pending {
+                println!("{host}\t{}\tfirst seen {}", item.fingerprint, item.first_seen);
             }
             Ok(())
         }
-        Command::Host(HostCommand::Approve { data_dir, resource, fingerprint }) => {
+        Command::Admin(admin_cli::AdminCommand::Host(admin_cli::HostCommand::Approve { data_dir, host, fingerprint })) => {
+            let data_dir = data_dir_of(data_dir, cli.config.as_deref())?;
             let store = bascule_gateway::certstore::CertificateStore::new(&data_dir);
-            let outcome = store.approve(&resource, &fingerprint);
+            let outcome = store.approve(&host, &fingerprint);
             let result = if outcome.is_ok() { "success".to_string() } else { "refused".to_string() };
-            bascule_gateway::audit_admin_action(&data_dir, "host.approve_certificate", &resource, &result)?;
+            bascule_gateway::audit_admin_action(&data_dir, "host.approve_certificate", &host, &result)?;
             outcome?;
-            println!("approved: {resource} now accepts only the certificate {fingerprint}");
+            println!("approved: {host} now accepts only the certificate {fingerprint}");
             Ok(())
         }
+        Command::Admin(command) => {
+            let config = load_config(cli.config.as_deref())?;
+            runtime()?.block_on(async {
+                let admin = admin_cli::open_admin(&config.database_url(), &config.data_dir, config.allow_insecure_certificates).await?;
+                let result = admin_cli::run(&admin, &admin_cli::cli_actor(), command).await;
+                admin.store().close().await;
+                result
+            })
+        }
+        Command::Demo { listen, data_dir } => demo::run(listen, data_dir),
         Command::Secret(SecretCommand::Encrypt { data_dir }) => {
             let mut secret = String::new();
             std::io::stdin().read_line(&mut secret).context("reading the secret on standard input")?;
@@ -156,6 +144,20 @@ fn main() -> anyhow::Result<()> {
             println!("{}", key.encrypt(secret.trim_end_matches(['\r', '\n'])));
             Ok(())
         }
+    }
+}
+
+/// The configuration named by `--config` (or `BASCULE_CONFIG`).
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<bascule_gateway::Config> {
+    let path = path.context("this command needs the gateway's configuration: --config FILE (or BASCULE_CONFIG)")?;
+    Ok(bascule_gateway::Config::load(path)?)
+}
+
+/// `--data-dir`, else the configuration's data directory.
+fn data_dir_of(data_dir: Option<PathBuf>, config: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    match data_dir {
+        Some(dir) => Ok(dir),
+        None => Ok(load_config(config)?.data_dir),
     }
 }
 

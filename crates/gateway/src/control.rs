@@ -430,6 +430,25 @@ impl ControlPlane {
         Ok(ended)
     }
 
+    /// Fails the sessions still *starting* long after their ticket expired with no connection
+    /// on this node (the browser never came), so that they give their licence back.
+    pub(crate) async fn fail_abandoned_starts(&self, sessions: &crate::session::Sessions) -> Result<u32, StoreError> {
+        let at = now();
+        let limit = (crate::auth::TICKET_LIFETIME.as_secs() + self.config.sessions.connect_timeout_secs + 30) as i64;
+        let mut failed = 0;
+        for record in self.store.live_sessions().await? {
+            if record.state() == SessionState::Starting
+                && at.unix_seconds() - record.started_at().unix_seconds() > limit
+                && !sessions.is_live(record.id().as_str())
+                && self.transition(record.id(), |r, at| r.fail(at, FailReason::TimedOut)).await
+            {
+                self.audit("system", "session.fail", record.id().as_str(), None, "timed_out: no viewer came").await;
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
     /// Samples licence usage.
     pub(crate) async fn sample_licences(&self) -> Result<(), StoreError> {
         let capacity = self.store.licence_capacity().await?;
@@ -635,6 +654,9 @@ pub(crate) async fn housekeeping(state: crate::state::AppState) {
             _ = expiry.tick() => {
                 // Idle sessions end through their live connection; the recorder ends the record.
                 sessions.end_idle(std::time::Instant::now());
+                if let Err(error) = plane.fail_abandoned_starts(&sessions).await {
+                    tracing::warn!(%error, "cannot fail abandoned session starts");
+                }
                 match plane.end_expired_disconnected().await {
                     Ok(ended) => {
                         for record in ended {
@@ -765,4 +787,47 @@ async fn vnc_login_probe(address: &str, port: u16, password: Option<Secret>, tim
     tokio::time::timeout(timeout, attempt)
         .await
         .map_err(|_| format!("{target}: no RFB login within {} s", timeout.as_secs()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn plane(dir: &std::path::Path) -> ControlPlane {
+        let text = format!(
+            "data_dir = \"{}\"\n[[resource]]\nid = \"desk\"\nname_fr = \"B\"\nname_en = \"D\"\nhost = \"127.0.0.1\"\nport = 9\n[[user]]\nname = \"agent\"\npassword_hash = \"{}\"\nresources = [\"desk\"]\n",
+            dir.display(),
+            crate::auth::hash_password("x"),
+        );
+        let config = Arc::new(Config::from_toml(&text).expect("config"));
+        let key = Arc::new(SecretKey::load_or_create(dir).expect("key"));
+        let audit = Arc::new(crate::audit::AuditLog::open(dir.join("audit.log")).expect("audit"));
+        ControlPlane::open(config, key, audit).await.expect("control plane")
+    }
+
+    #[tokio::test]
+    async fn abandoned_starts_give_their_licence_back_and_launches_rejoin_live_ones() {
+        let dir = std::env::temp_dir().join(format!("bascule-control-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let plane = plane(&dir).await;
+        let (user, desk) = (UserId::new("agent"), ResourceId::new("desk"));
+        let first = plane.launch(&user, &desk).await.expect("launch");
+        assert!(!first.rejoin);
+        let again = plane.launch(&user, &desk).await.expect("second launch");
+        assert!(again.rejoin, "the user's live session is rejoined, no second licence");
+        assert_eq!(again.session, first.session);
+        assert_eq!(plane.store.live_sessions().await.expect("live").len(), 1);
+        let sessions = crate::session::Sessions::default();
+        assert_eq!(plane.fail_abandoned_starts(&sessions).await.expect("sweep"), 0, "too recent to give up on");
+        // The browser never came: once the ticket and the connect timeout are long past, the
+        // record fails and the licence is free.
+        let old = SessionRecord::start(SessionId::new("old"), user.clone(), desk.clone(), HostId::new("desk"), now().plus_seconds(-1000));
+        plane.store.update_session_state(&first.session, SessionState::Failed { at: now(), reason: FailReason::TimedOut }).await.expect("reset");
+        plane.store.record_session_start(&old, 10).await.expect("old start");
+        assert_eq!(plane.fail_abandoned_starts(&sessions).await.expect("sweep"), 1);
+        let record = plane.store.get_session(&SessionId::new("old")).await.expect("read").expect("record");
+        assert!(matches!(record.state(), SessionState::Failed { reason: FailReason::TimedOut, .. }));
+        assert!(plane.store.live_sessions().await.expect("live").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

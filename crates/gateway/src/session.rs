@@ -126,6 +126,11 @@ impl Sessions {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether this session record has a live connection on this node.
+    pub(crate) fn is_live(&self, session_id: &str) -> bool {
+        self.lock().get(session_id).is_some_and(|s| !matches!(*s.state.borrow(), SessionState::Ended { .. }))
+    }
+
     /// Ends the sessions whose viewers sent no input for longer than their idle timeout; returns
     /// their session ids.
     pub(crate) fn end_idle(&self, now: Instant) -> Vec<String> {

@@ -10,7 +10,12 @@ use serde_json::Value;
 fn openapi_documents_exactly_the_routes() {
     let document: Value = serde_json::from_str(OPENAPI).expect("docs/openapi.json is JSON");
     assert_eq!(document["openapi"], "3.1.0");
-    assert!(document["info"]["title"].as_str().unwrap().contains("Bascule"));
+    assert!(
+        document["info"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Bascule")
+    );
     let paths = document["paths"].as_object().expect("paths");
     let mut documented = BTreeSet::new();
     for (path, item) in paths {
@@ -36,8 +41,14 @@ fn openapi_documents_exactly_the_routes() {
                     (parameter["in"] == "path").then(|| parameter["name"].as_str().unwrap())
                 })
                 .collect();
-            for name in path.split('/').filter_map(|part| part.strip_prefix('{')?.strip_suffix('}')) {
-                assert!(declared.contains(&name), "{method} {path}: parameter {name}");
+            for name in path
+                .split('/')
+                .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+            {
+                assert!(
+                    declared.contains(&name),
+                    "{method} {path}: parameter {name}"
+                );
             }
         }
     }
@@ -47,22 +58,33 @@ fn openapi_documents_exactly_the_routes() {
         .collect();
     let missing: Vec<_> = expected.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&expected).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
     // Every reference resolves, in the paths and in the components.
     check_refs(&document, &document);
     // The error schema and the security note are there.
     let error = &document["components"]["schemas"]["Error"];
     assert_eq!(error["required"], serde_json::json!(["error", "message"]));
-    let schemes = document["components"]["securitySchemes"].as_object().unwrap();
+    let schemes = document["components"]["securitySchemes"]
+        .as_object()
+        .unwrap();
     assert!(schemes.values().any(|scheme| scheme["in"] == "cookie"));
-    assert!(schemes.values().any(|scheme| scheme["name"] == "X-CSRF-Token"));
+    assert!(
+        schemes
+            .values()
+            .any(|scheme| scheme["name"] == "X-CSRF-Token")
+    );
 }
 
 fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
     match value["$ref"].as_str() {
         Some(reference) => {
             let pointer = reference.strip_prefix('#').expect("a local reference");
-            document.pointer(pointer).unwrap_or_else(|| panic!("{reference} does not resolve"))
+            document
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("{reference} does not resolve"))
         }
         None => value,
     }
@@ -73,7 +95,10 @@ fn check_refs(document: &Value, value: &Value) {
         Value::Object(map) => {
             if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
                 let pointer = reference.strip_prefix('#').expect("a local reference");
-                assert!(document.pointer(pointer).is_some(), "{reference} does not resolve");
+                assert!(
+                    document.pointer(pointer).is_some(),
+                    "{reference} does not resolve"
+                );
             }
             map.values().for_each(|child| check_refs(document, child));
         }

@@ -46,9 +46,8 @@ async fn call(
     let value = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!("not JSON: {}", String::from_utf8_lossy(&bytes))
-        })
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
     };
     (status, value)
 }
@@ -96,7 +95,15 @@ async fn malformed_json_and_unknown_fields_are_400_with_a_clear_message() {
         "the body is not valid JSON (line 1, column 20)"
     );
     let french = helpdesk();
-    let (status, body) = call(&app, Some(&french), Method::PUT, "/hosts/h1", Some("{"), None).await;
+    let (status, body) = call(
+        &app,
+        Some(&french),
+        Method::PUT,
+        "/hosts/h1",
+        Some("{"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body["message"],
@@ -117,7 +124,8 @@ async fn malformed_json_and_unknown_fields_are_400_with_a_clear_message() {
     assert_eq!(body["reason"], "unknown_field");
     let message = body["message"].as_str().unwrap();
     assert!(
-        message.starts_with("passwd: is not a known field (known: id, name, protocol, address, port,"),
+        message
+            .starts_with("passwd: is not a known field (known: id, name, protocol, address, port,"),
         "{message}"
     );
     let (status, body) = call(
@@ -149,7 +157,15 @@ async fn malformed_json_and_unknown_fields_are_400_with_a_clear_message() {
     );
     // Too large a body.
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(300 * 1024));
-    let (status, body) = call(&app, Some(&chef), Method::PUT, "/hosts/h1", Some(&huge), None).await;
+    let (status, body) = call(
+        &app,
+        Some(&chef),
+        Method::PUT,
+        "/hosts/h1",
+        Some(&huge),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["error"], "too_large");
     assert_eq!(body["message"], "the body is larger than 262144 bytes");
@@ -163,7 +179,15 @@ async fn helpdesk_cannot_put_a_host() {
         "protocol": "rdp", "address": "rds1.interne", "username": "svc", "password": "secret-rdp"
     })
     .to_string();
-    let (status, body) = call(&app, Some(&helpdesk()), Method::PUT, "/hosts/h1", Some(&spec), None).await;
+    let (status, body) = call(
+        &app,
+        Some(&helpdesk()),
+        Method::PUT,
+        "/hosts/h1",
+        Some(&spec),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         body,
@@ -171,7 +195,12 @@ async fn helpdesk_cannot_put_a_host() {
     );
     let entry = site.last_audit().await;
     assert_eq!(
-        (entry.actor.as_str(), entry.action.as_str(), entry.target.as_str(), entry.outcome.as_str()),
+        (
+            entry.actor.as_str(),
+            entry.action.as_str(),
+            entry.target.as_str(),
+            entry.outcome.as_str()
+        ),
         ("support", "host.put", "h1", "refused: forbidden")
     );
     // Reading is allowed.
@@ -188,7 +217,17 @@ async fn create_flow_from_host_to_entitled_resource() {
     let send = |method: Method, uri: &'static str, body: Value| {
         let app = app.clone();
         let chef = chef.clone();
-        async move { call(&app, Some(&chef), method, uri, Some(&body.to_string()), None).await }
+        async move {
+            call(
+                &app,
+                Some(&chef),
+                method,
+                uri,
+                Some(&body.to_string()),
+                None,
+            )
+            .await
+        }
     };
     let (status, host) = send(
         Method::PUT,
@@ -210,7 +249,12 @@ async fn create_flow_from_host_to_entitled_resource() {
     assert!(host.get("password").is_none());
     assert!(!host.to_string().contains("Secret RDP"));
 
-    let (status, pool) = send(Method::PUT, "/pools/rds", json!({"name": "Ferme RDS", "hosts": ["rds1"], "balancing": "weighted"})).await;
+    let (status, pool) = send(
+        Method::PUT,
+        "/pools/rds",
+        json!({"name": "Ferme RDS", "hosts": ["rds1"], "balancing": "weighted"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{pool}");
     assert_eq!(pool["protocol"], "rdp");
     assert_eq!(pool["balancing"], "weighted");
@@ -227,21 +271,52 @@ async fn create_flow_from_host_to_entitled_resource() {
     assert_eq!(status, StatusCode::OK, "{resource}");
     assert_eq!(resource["kind"], "application");
 
-    let (status, user) = send(Method::POST, "/users", json!({"login": "jean", "display_name": "Jean Dupont", "password": "un mot de passe long"})).await;
+    let (status, user) = send(
+        Method::POST,
+        "/users",
+        json!({"login": "jean", "display_name": "Jean Dupont", "password": "un mot de passe long"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{user}");
     assert_eq!(user["password_set"], true);
     assert!(!user.to_string().contains("argon2"));
-    let (status, _) = send(Method::PUT, "/groups/compta", json!({"name": "Comptabilité"})).await;
+    let (status, _) = send(
+        Method::PUT,
+        "/groups/compta",
+        json!({"name": "Comptabilité"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, group) = call(&app, Some(&chef), Method::PUT, "/groups/compta/members/jean", None, None).await;
+    let (status, group) = call(
+        &app,
+        Some(&chef),
+        Method::PUT,
+        "/groups/compta/members/jean",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(group["members"], json!(["jean"]));
 
-    let (status, granted) = send(Method::POST, "/entitlements", json!({"group": "compta", "resource": "compta"})).await;
+    let (status, granted) = send(
+        Method::POST,
+        "/entitlements",
+        json!({"group": "compta", "resource": "compta"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{granted}");
     assert_eq!(granted, json!({"group": "compta", "resource": "compta"}));
 
-    let (status, resources) = call(&app, Some(&helpdesk()), Method::GET, "/resources", None, None).await;
+    let (status, resources) = call(
+        &app,
+        Some(&helpdesk()),
+        Method::GET,
+        "/resources",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         resources,
@@ -251,9 +326,13 @@ async fn create_flow_from_host_to_entitled_resource() {
             "working_dir": "C:\\Compta"
         }])
     );
-    let (status, entitlements) = call(&app, Some(&chef), Method::GET, "/entitlements", None, None).await;
+    let (status, entitlements) =
+        call(&app, Some(&chef), Method::GET, "/entitlements", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(entitlements, json!([{"group": "compta", "resource": "compta"}]));
+    assert_eq!(
+        entitlements,
+        json!([{"group": "compta", "resource": "compta"}])
+    );
 
     let (status, _) = send(
         Method::PUT,
@@ -273,12 +352,23 @@ async fn create_flow_from_host_to_entitled_resource() {
     .await;
     assert_eq!(status, StatusCode::OK, "{effective}");
     assert_eq!(effective["entitled"], true);
-    assert_eq!(effective["clipboard_out"], json!({"value": false, "source": "group:compta"}));
+    assert_eq!(
+        effective["clipboard_out"],
+        json!({"value": false, "source": "group:compta"})
+    );
     assert_eq!(
         effective["allowed_hours"],
         json!({"value": ["mon-fri 07:00-19:00"], "source": "group:compta"})
     );
-    let (status, body) = call(&app, Some(&chef), Method::GET, "/effective-policy?user=jean", None, None).await;
+    let (status, body) = call(
+        &app,
+        Some(&chef),
+        Method::GET,
+        "/effective-policy?user=jean",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["message"], "resource: is required");
 
@@ -298,34 +388,97 @@ async fn create_flow_from_host_to_entitled_resource() {
     assert_eq!(host["draining"], true);
     let (status, licences) = send(Method::PUT, "/licences", json!({"capacity": 50})).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(licences, json!({"capacity": 50, "in_use": 0, "available": 50}));
+    assert_eq!(
+        licences,
+        json!({"capacity": 50, "in_use": 0, "available": 50})
+    );
     let (status, sessions) = call(&app, Some(&chef), Method::GET, "/sessions", None, None).await;
     assert_eq!((status, sessions), (StatusCode::OK, json!([])));
-    let (status, user) = call(&app, Some(&helpdesk()), Method::POST, "/users/jean/totp-reset", None, None).await;
+    let (status, user) = call(
+        &app,
+        Some(&helpdesk()),
+        Method::POST,
+        "/users/jean/totp-reset",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(user["totp_enrolled"], false);
-    let (status, body) = send(Method::POST, "/users/jean/password", json!({"password": "court"})).await;
+    let (status, body) = send(
+        Method::POST,
+        "/users/jean/password",
+        json!({"password": "court"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["message"], "password: must be at least 12 characters");
-    let (status, body) = send(Method::POST, "/users/jean/enabled", json!({"enabled": false})).await;
+    let (status, body) = send(
+        Method::POST,
+        "/users/jean/enabled",
+        json!({"enabled": false}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["enabled"], false);
-    let (status, body) = send(Method::POST, "/entitlements/revoke", json!({"group": "compta", "resource": "compta"})).await;
+    let (status, body) = send(
+        Method::POST,
+        "/entitlements/revoke",
+        json!({"group": "compta", "resource": "compta"}),
+    )
+    .await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
-    let (status, body) = call(&app, Some(&chef), Method::DELETE, "/resources/compta", None, None).await;
+    let (status, body) = call(
+        &app,
+        Some(&chef),
+        Method::DELETE,
+        "/resources/compta",
+        None,
+        None,
+    )
+    .await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
-    let (status, body) = call(&app, Some(&chef), Method::GET, "/resources/compta", None, None).await;
+    let (status, body) = call(
+        &app,
+        Some(&chef),
+        Method::GET,
+        "/resources/compta",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["message"], "resource \"compta\" does not exist");
 
     // Every step left its audit line.
-    let actions: Vec<String> = site.audit().await.into_iter().map(|entry| entry.action).collect();
+    let actions: Vec<String> = site
+        .audit()
+        .await
+        .into_iter()
+        .map(|entry| entry.action)
+        .collect();
     for action in [
-        "host.put", "pool.put", "resource.put", "user.create", "group.put", "group.member_add",
-        "entitlement.grant", "policy.put", "pool.delete", "host.drain", "licence.set",
-        "user.totp_reset", "user.password", "user.disable", "entitlement.revoke", "resource.delete",
+        "host.put",
+        "pool.put",
+        "resource.put",
+        "user.create",
+        "group.put",
+        "group.member_add",
+        "entitlement.grant",
+        "policy.put",
+        "pool.delete",
+        "host.drain",
+        "licence.set",
+        "user.totp_reset",
+        "user.password",
+        "user.disable",
+        "entitlement.revoke",
+        "resource.delete",
     ] {
-        assert!(actions.iter().any(|seen| seen == action), "{action} in {actions:?}");
+        assert!(
+            actions.iter().any(|seen| seen == action),
+            "{action} in {actions:?}"
+        );
     }
 }
 
@@ -347,7 +500,10 @@ async fn every_listed_route_is_routed_and_others_are_json_404() {
     }
     let (status, body) = call(&app, Some(&chef), Method::GET, "/nothing-here", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body, json!({"error": "no_route", "message": "no such API route"}));
+    assert_eq!(
+        body,
+        json!({"error": "no_route", "message": "no such API route"})
+    );
     let (status, body) = call(&app, Some(&chef), Method::PATCH, "/hosts", None, None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["error"], "method_not_allowed");

@@ -18,7 +18,12 @@ use crate::common::{
 
 /// Asserts an `Invalid` error on `field` with these messages.
 #[track_caller]
-fn assert_invalid(result: Result<impl std::fmt::Debug, AdminError>, field: &str, en: &str, fr: &str) {
+fn assert_invalid(
+    result: Result<impl std::fmt::Debug, AdminError>,
+    field: &str,
+    en: &str,
+    fr: &str,
+) {
     let error = result.expect_err("refused");
     assert_eq!(error.code(), "invalid", "{error:?}");
     assert_eq!(error.http_status(), 400);
@@ -74,73 +79,109 @@ async fn host_validation_messages_in_both_languages() {
     let chef = admin();
     let cases: Vec<(HostSpec, &str, &str, &str)> = vec![
         (
-            HostSpec { port: Some(70000), ..rdp_host("h1") },
+            HostSpec {
+                port: Some(70000),
+                ..rdp_host("h1")
+            },
             "port",
             "port: must be 1-65535",
             "port : doit être entre 1 et 65535",
         ),
         (
-            HostSpec { id: "h 1".into(), ..rdp_host("h1") },
+            HostSpec {
+                id: "h 1".into(),
+                ..rdp_host("h1")
+            },
             "id",
             "id: \"h 1\" is not an id: use 1 to 64 characters among A-Z, a-z, 0-9, _ and -",
             "id : « h 1 » n'est pas un identifiant : 1 à 64 caractères parmi A-Z, a-z, 0-9, _ et -",
         ),
         (
-            HostSpec { protocol: "ssh".into(), ..rdp_host("h1") },
+            HostSpec {
+                protocol: "ssh".into(),
+                ..rdp_host("h1")
+            },
             "protocol",
             "protocol: \"ssh\" is not rdp or vnc",
             "protocol : « ssh » n'est pas une valeur acceptée (rdp ou vnc)",
         ),
         (
-            HostSpec { protocol: String::new(), ..rdp_host("h1") },
+            HostSpec {
+                protocol: String::new(),
+                ..rdp_host("h1")
+            },
             "protocol",
             "protocol: is required",
             "protocol : est obligatoire",
         ),
         (
-            HostSpec { address: "rds 1".into(), ..rdp_host("h1") },
+            HostSpec {
+                address: "rds 1".into(),
+                ..rdp_host("h1")
+            },
             "address",
             "address: \"rds 1\" is neither a host name nor an IP address",
             "address : « rds 1 » n'est ni un nom d'hôte ni une adresse IP",
         ),
         (
-            HostSpec { address: " ".into(), ..rdp_host("h1") },
+            HostSpec {
+                address: " ".into(),
+                ..rdp_host("h1")
+            },
             "address",
             "address: is required",
             "address : est obligatoire",
         ),
         (
-            HostSpec { max_sessions: Some(0), ..rdp_host("h1") },
+            HostSpec {
+                max_sessions: Some(0),
+                ..rdp_host("h1")
+            },
             "max_sessions",
             "max_sessions: must be 1-10000",
             "max_sessions : doit être entre 1 et 10000",
         ),
         (
-            HostSpec { weight: Some(-1), ..rdp_host("h1") },
+            HostSpec {
+                weight: Some(-1),
+                ..rdp_host("h1")
+            },
             "weight",
             "weight: must be 0-1000",
             "weight : doit être entre 0 et 1000",
         ),
         (
-            HostSpec { certificate: Some("pin:zz".into()), ..rdp_host("h1") },
+            HostSpec {
+                certificate: Some("pin:zz".into()),
+                ..rdp_host("h1")
+            },
             "certificate",
             "certificate: \"pin:zz\" is not tofu, system, pin:<sha-256 hex> or accept-any",
             "certificate : « pin:zz » n'est pas une valeur acceptée (tofu, system, pin:<sha-256 hex> ou accept-any)",
         ),
         (
-            HostSpec { certificate: Some("accept-any".into()), ..rdp_host("h1") },
+            HostSpec {
+                certificate: Some("accept-any".into()),
+                ..rdp_host("h1")
+            },
             "certificate",
             "certificate: accept-any is refused: this gateway is not configured with allow_insecure_certificates",
             "certificate : accept-any est refusé : cette passerelle n'est pas configurée avec allow_insecure_certificates",
         ),
         (
-            HostSpec { username: None, ..rdp_host("h1") },
+            HostSpec {
+                username: None,
+                ..rdp_host("h1")
+            },
             "username",
             "username: service credentials of an RDP host need a username and a password",
             "username : les identifiants de service d'un hôte RDP demandent un nom d'utilisateur et un mot de passe",
         ),
         (
-            HostSpec { password: None, ..rdp_host("h1") },
+            HostSpec {
+                password: None,
+                ..rdp_host("h1")
+            },
             "password",
             "password: service credentials of an RDP host need a username and a password",
             "password : les identifiants de service d'un hôte RDP demandent un nom d'utilisateur et un mot de passe",
@@ -156,55 +197,82 @@ async fn host_validation_messages_in_both_languages() {
             "password : doit rester vide avec les identifiants transmis (passthrough) : chaque utilisateur se connecte avec les siens",
         ),
         (
-            HostSpec { credentials: Some("kerberos".into()), ..rdp_host("h1") },
+            HostSpec {
+                credentials: Some("kerberos".into()),
+                ..rdp_host("h1")
+            },
             "credentials",
             "credentials: \"kerberos\" is not service or passthrough",
             "credentials : « kerberos » n'est pas une valeur acceptée (service ou passthrough)",
         ),
         (
-            HostSpec { keyboard: Some("scancode".into()), ..rdp_host("h1") },
+            HostSpec {
+                keyboard: Some("scancode".into()),
+                ..rdp_host("h1")
+            },
             "keyboard",
             "keyboard: scancode applies to VNC hosts only (RDP always sends scancodes)",
             "keyboard : scancode ne s'applique qu'aux hôtes VNC (RDP envoie toujours des scancodes)",
         ),
         (
-            HostSpec { security: Some("ssl".into()), ..rdp_host("h1") },
+            HostSpec {
+                security: Some("ssl".into()),
+                ..rdp_host("h1")
+            },
             "security",
             "security: \"ssl\" is not negotiate, tls or nla",
             "security : « ssl » n'est pas une valeur acceptée (negotiate, tls ou nla)",
         ),
         (
-            HostSpec { keyboard_layout: Some(0), ..rdp_host("h1") },
+            HostSpec {
+                keyboard_layout: Some(0),
+                ..rdp_host("h1")
+            },
             "keyboard_layout",
             "keyboard_layout: must be 1-4294967295",
             "keyboard_layout : doit être entre 1 et 4294967295",
         ),
         (
-            HostSpec { username: Some("du\tpont".into()), ..rdp_host("h1") },
+            HostSpec {
+                username: Some("du\tpont".into()),
+                ..rdp_host("h1")
+            },
             "username",
             "username: must not contain control characters (line breaks, tabs…)",
             "username : ne doit pas contenir de caractères de contrôle (sauts de ligne, tabulations…)",
         ),
         (
-            HostSpec { username: Some("admin".into()), ..vnc_host("v1") },
+            HostSpec {
+                username: Some("admin".into()),
+                ..vnc_host("v1")
+            },
             "username",
             "username: a VNC host takes an optional password only",
             "username : un hôte VNC ne prend qu'un mot de passe, facultatif",
         ),
         (
-            HostSpec { credentials: Some("passthrough".into()), ..vnc_host("v1") },
+            HostSpec {
+                credentials: Some("passthrough".into()),
+                ..vnc_host("v1")
+            },
             "credentials",
             "credentials: a VNC host takes an optional password only",
             "credentials : un hôte VNC ne prend qu'un mot de passe, facultatif",
         ),
         (
-            HostSpec { security: Some("nla".into()), ..vnc_host("v1") },
+            HostSpec {
+                security: Some("nla".into()),
+                ..vnc_host("v1")
+            },
             "security",
             "security: applies to RDP hosts only",
             "security : ne s'applique qu'aux hôtes RDP",
         ),
         (
-            HostSpec { certificate: Some("system".into()), ..vnc_host("v1") },
+            HostSpec {
+                certificate: Some("system".into()),
+                ..vnc_host("v1")
+            },
             "certificate",
             "certificate: applies to RDP hosts only",
             "certificate : ne s'applique qu'aux hôtes RDP",
@@ -214,12 +282,20 @@ async fn host_validation_messages_in_both_languages() {
         let id = spec.id.clone();
         assert_invalid(site.admin.create_host(&chef, &spec).await, field, en, fr);
         // Nothing was stored, and the refusal is in the audit log.
-        assert!(site.store().get_host(&HostId::new(id.clone())).await.unwrap().is_none());
+        assert!(
+            site.store()
+                .get_host(&HostId::new(id.clone()))
+                .await
+                .unwrap()
+                .is_none()
+        );
         let entry = site.last_audit().await;
         assert_eq!(entry.action, "host.create");
         assert_eq!(entry.target, id);
         assert!(
-            entry.outcome.starts_with(&format!("refused: invalid ({field}:")),
+            entry
+                .outcome
+                .starts_with(&format!("refused: invalid ({field}:")),
             "{}",
             entry.outcome
         );
@@ -234,18 +310,32 @@ async fn host_validation_messages_in_both_languages() {
     let pin = format!("pin:{}", ["AB"; 32].join(":"));
     let view = site
         .admin
-        .create_host(&chef, &HostSpec { certificate: Some(pin), ..rdp_host("h1") })
+        .create_host(
+            &chef,
+            &HostSpec {
+                certificate: Some(pin),
+                ..rdp_host("h1")
+            },
+        )
         .await
         .unwrap();
     assert_eq!(view.certificate, format!("pin:{}", "ab".repeat(32)));
     assert_eq!(view.port, 3389);
     assert_eq!(view.keyboard_layout, 0x040C);
     // Creating it again is a conflict; putting it replaces it.
-    let error = site.admin.create_host(&chef, &rdp_host("h1")).await.unwrap_err();
+    let error = site
+        .admin
+        .create_host(&chef, &rdp_host("h1"))
+        .await
+        .unwrap_err();
     assert_eq!(error.http_status(), 409);
     assert_eq!(error.message(Lang::En), "host \"h1\" exists already");
     assert_eq!(error.message(Lang::Fr), "l'hôte « h1 » existe déjà");
-    let view = site.admin.put_host(&chef, "h1", &rdp_host("h1")).await.unwrap();
+    let view = site
+        .admin
+        .put_host(&chef, "h1", &rdp_host("h1"))
+        .await
+        .unwrap();
     assert_eq!(view.certificate, "tofu");
 }
 
@@ -258,7 +348,12 @@ async fn accept_any_needs_the_insecure_switch() {
     };
     let view = site.admin.put_host(&admin(), "demo", &spec).await.unwrap();
     assert_eq!(view.certificate, "accept-any");
-    let raw = site.store().get_host_settings(&HostId::new("demo")).await.unwrap().unwrap();
+    let raw = site
+        .store()
+        .get_host_settings(&HostId::new("demo"))
+        .await
+        .unwrap()
+        .unwrap();
     let settings = bascule_admin::HostSettings::from_json(&raw).unwrap();
     assert_eq!(
         settings.parse_certificate(),
@@ -270,8 +365,14 @@ async fn accept_any_needs_the_insecure_switch() {
 async fn pool_and_resource_validation_messages() {
     let site = sqlite_site(false).await;
     let chef = admin();
-    site.admin.put_host(&chef, "h1", &rdp_host("h1")).await.unwrap();
-    site.admin.put_host(&chef, "v1", &vnc_host("v1")).await.unwrap();
+    site.admin
+        .put_host(&chef, "h1", &rdp_host("h1"))
+        .await
+        .unwrap();
+    site.admin
+        .put_host(&chef, "v1", &vnc_host("v1"))
+        .await
+        .unwrap();
     let pool = |hosts: &[&str]| PoolSpec {
         id: "rds".into(),
         hosts: hosts.iter().map(|host| host.to_string()).collect(),
@@ -297,7 +398,13 @@ async fn pool_and_resource_validation_messages() {
     );
     assert_invalid(
         site.admin
-            .create_pool(&chef, &PoolSpec { balancing: Some("random".into()), ..pool(&[]) })
+            .create_pool(
+                &chef,
+                &PoolSpec {
+                    balancing: Some("random".into()),
+                    ..pool(&[])
+                },
+            )
             .await,
         "balancing",
         "balancing: \"random\" is not fewest_sessions or weighted",
@@ -307,7 +414,9 @@ async fn pool_and_resource_validation_messages() {
     pool_of(&site, "vnc", &["v1"]).await;
 
     assert_invalid(
-        site.admin.create_resource(&chef, &desktop("bureau", "nowhere")).await,
+        site.admin
+            .create_resource(&chef, &desktop("bureau", "nowhere"))
+            .await,
         "pool",
         "pool: pool \"nowhere\" does not exist",
         "pool : le pool « nowhere » n'existe pas",
@@ -319,7 +428,13 @@ async fn pool_and_resource_validation_messages() {
     };
     assert_invalid(
         site.admin
-            .create_resource(&chef, &ResourceSpec { program: None, ..app("rds") })
+            .create_resource(
+                &chef,
+                &ResourceSpec {
+                    program: None,
+                    ..app("rds")
+                },
+            )
             .await,
         "program",
         "program: is required",
@@ -329,7 +444,10 @@ async fn pool_and_resource_validation_messages() {
         site.admin
             .create_resource(
                 &chef,
-                &ResourceSpec { program: Some("x.exe".into()), ..desktop("bureau", "rds") },
+                &ResourceSpec {
+                    program: Some("x.exe".into()),
+                    ..desktop("bureau", "rds")
+                },
             )
             .await,
         "program",
@@ -344,7 +462,13 @@ async fn pool_and_resource_validation_messages() {
     );
     assert_invalid(
         site.admin
-            .create_resource(&chef, &ResourceSpec { name_en: " ".into(), ..desktop("bureau", "rds") })
+            .create_resource(
+                &chef,
+                &ResourceSpec {
+                    name_en: " ".into(),
+                    ..desktop("bureau", "rds")
+                },
+            )
             .await,
         "name_en",
         "name_en: is required",
@@ -352,7 +476,13 @@ async fn pool_and_resource_validation_messages() {
     );
     assert_invalid(
         site.admin
-            .create_resource(&chef, &ResourceSpec { kind: Some("web".into()), ..desktop("bureau", "rds") })
+            .create_resource(
+                &chef,
+                &ResourceSpec {
+                    kind: Some("web".into()),
+                    ..desktop("bureau", "rds")
+                },
+            )
             .await,
         "kind",
         "kind: \"web\" is not desktop or application",
@@ -366,25 +496,33 @@ async fn pool_and_resource_validation_messages() {
         ..desktop("bureau", "rds")
     };
     assert_invalid(
-        site.admin.create_resource(&chef, &with_icon("image/gif", b64(b"GIF89a"))).await,
+        site.admin
+            .create_resource(&chef, &with_icon("image/gif", b64(b"GIF89a")))
+            .await,
         "icon.mime",
         "icon.mime: \"image/gif\" is not image/png or image/svg+xml",
         "icon.mime : « image/gif » n'est pas une valeur acceptée (image/png ou image/svg+xml)",
     );
     assert_invalid(
-        site.admin.create_resource(&chef, &with_icon("image/png", "%%%".into())).await,
+        site.admin
+            .create_resource(&chef, &with_icon("image/png", "%%%".into()))
+            .await,
         "icon.data",
         "icon.data: is not valid base64",
         "icon.data : n'est pas du base64 valide",
     );
     assert_invalid(
-        site.admin.create_resource(&chef, &with_icon("image/png", b64(b"<svg/>"))).await,
+        site.admin
+            .create_resource(&chef, &with_icon("image/png", b64(b"<svg/>")))
+            .await,
         "icon.data",
         "icon.data: does not hold a PNG image",
         "icon.data : ne contient pas une image PNG",
     );
     assert_invalid(
-        site.admin.create_resource(&chef, &with_icon("image/svg+xml", b64(PNG))).await,
+        site.admin
+            .create_resource(&chef, &with_icon("image/svg+xml", b64(PNG)))
+            .await,
         "icon.data",
         "icon.data: does not hold a SVG image",
         "icon.data : ne contient pas une image SVG",
@@ -392,13 +530,19 @@ async fn pool_and_resource_validation_messages() {
     let mut big = PNG.to_vec();
     big.resize(64 * 1024 + 1, 0);
     assert_invalid(
-        site.admin.create_resource(&chef, &with_icon("image/png", b64(&big))).await,
+        site.admin
+            .create_resource(&chef, &with_icon("image/png", b64(&big)))
+            .await,
         "icon.data",
         "icon.data: must be at most 64 KiB once decoded",
         "icon.data : doit faire au plus 64 Kio une fois décodée",
     );
     big.truncate(64 * 1024);
-    let view = site.admin.create_resource(&chef, &with_icon("image/png", b64(&big))).await.unwrap();
+    let view = site
+        .admin
+        .create_resource(&chef, &with_icon("image/png", b64(&big)))
+        .await
+        .unwrap();
     assert_eq!(view.icon.unwrap().data.len(), b64(&big).len());
     let svg = b64(b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"/>");
     let view = site
@@ -406,7 +550,10 @@ async fn pool_and_resource_validation_messages() {
         .put_resource(&chef, "bureau", &with_icon("image/svg+xml", svg.clone()))
         .await
         .unwrap();
-    assert_eq!(view.icon.as_ref().map(|icon| icon.mime.as_str()), Some("image/svg+xml"));
+    assert_eq!(
+        view.icon.as_ref().map(|icon| icon.mime.as_str()),
+        Some("image/svg+xml")
+    );
     // The icon lives in the resource's settings document.
     let raw = site
         .store()
@@ -416,11 +563,22 @@ async fn pool_and_resource_validation_messages() {
         .unwrap();
     assert!(raw.contains(&svg), "{raw}");
     // An application on the RDP pool; then a VNC host may no longer join that pool.
-    let view = site.admin.create_resource(&chef, &app("rds")).await.unwrap();
+    let view = site
+        .admin
+        .create_resource(&chef, &app("rds"))
+        .await
+        .unwrap();
     assert_eq!(view.kind, "application");
     assert_invalid(
         site.admin
-            .put_pool(&chef, "rds", &PoolSpec { hosts: vec!["v1".into()], ..PoolSpec::default() })
+            .put_pool(
+                &chef,
+                "rds",
+                &PoolSpec {
+                    hosts: vec!["v1".into()],
+                    ..PoolSpec::default()
+                },
+            )
             .await,
         "hosts[0]",
         "hosts[0]: pool \"rds\" publishes the application \"compta\", which needs RDP hosts",
@@ -429,7 +587,14 @@ async fn pool_and_resource_validation_messages() {
     // Nor may its RDP host turn into a VNC one.
     assert_invalid(
         site.admin
-            .put_host(&chef, "h1", &HostSpec { protocol: "vnc".into(), ..vnc_host("h1") })
+            .put_host(
+                &chef,
+                "h1",
+                &HostSpec {
+                    protocol: "vnc".into(),
+                    ..vnc_host("h1")
+                },
+            )
             .await,
         "protocol",
         "protocol: pool \"rds\" publishes the application \"compta\", which needs RDP hosts",
@@ -437,7 +602,9 @@ async fn pool_and_resource_validation_messages() {
     );
     // A body whose id differs from the URL's is refused.
     assert_invalid(
-        site.admin.put_resource(&chef, "autre", &desktop("bureau", "rds")).await,
+        site.admin
+            .put_resource(&chef, "autre", &desktop("bureau", "rds"))
+            .await,
         "id",
         "id: must match the URL (\"autre\")",
         "id : doit correspondre à l'URL (« autre »)",
@@ -456,7 +623,13 @@ async fn user_group_entitlement_and_policy_validation_messages() {
     );
     assert_invalid(
         site.admin
-            .create_user(&chef, &UserSpec { password: Some("court".into()), ..user("jean") })
+            .create_user(
+                &chef,
+                &UserSpec {
+                    password: Some("court".into()),
+                    ..user("jean")
+                },
+            )
             .await,
         "password",
         "password: must be at least 12 characters",
@@ -464,7 +637,13 @@ async fn user_group_entitlement_and_policy_validation_messages() {
     );
     assert_invalid(
         site.admin
-            .create_user(&chef, &UserSpec { roles: vec!["user".into(), "root".into()], ..user("jean") })
+            .create_user(
+                &chef,
+                &UserSpec {
+                    roles: vec!["user".into(), "root".into()],
+                    ..user("jean")
+                },
+            )
             .await,
         "roles[1]",
         "roles[1]: \"root\" is not user, helpdesk or admin",
@@ -472,16 +651,35 @@ async fn user_group_entitlement_and_policy_validation_messages() {
     );
     assert_invalid(
         site.admin
-            .create_user(&chef, &UserSpec { groups: vec!["compta".into()], ..user("jean") })
+            .create_user(
+                &chef,
+                &UserSpec {
+                    groups: vec!["compta".into()],
+                    ..user("jean")
+                },
+            )
             .await,
         "groups[0]",
         "groups[0]: group \"compta\" does not exist",
         "groups[0] : le groupe « compta » n'existe pas",
     );
-    assert!(site.store().get_user_by_login("jean").await.unwrap().is_none());
+    assert!(
+        site.store()
+            .get_user_by_login("jean")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_invalid(
         site.admin
-            .put_group(&chef, "compta", &GroupSpec { id: "rh".into(), ..GroupSpec::default() })
+            .put_group(
+                &chef,
+                "compta",
+                &GroupSpec {
+                    id: "rh".into(),
+                    ..GroupSpec::default()
+                },
+            )
             .await,
         "id",
         "id: must match the URL (\"compta\")",
@@ -539,11 +737,17 @@ async fn user_group_entitlement_and_policy_validation_messages() {
         .unwrap();
     let site_ref = &site;
     let policy = |spec: PolicySpec| async move {
-        site_ref.admin.put_policy(&admin(), "group", "compta", &spec).await
+        site_ref
+            .admin
+            .put_policy(&admin(), "group", "compta", &spec)
+            .await
     };
     assert_invalid(
         policy(PolicySpec {
-            allowed_hours: Some(vec!["mon-fri 07:00-19:00".into(), "mon-fry 07:00-19:00".into()]),
+            allowed_hours: Some(vec![
+                "mon-fri 07:00-19:00".into(),
+                "mon-fry 07:00-19:00".into(),
+            ]),
             ..PolicySpec::default()
         })
         .await,
@@ -615,7 +819,10 @@ async fn user_group_entitlement_and_policy_validation_messages() {
         .await
         .unwrap_err();
     assert_eq!(error.http_status(), 404);
-    assert_eq!(error.message(Lang::Fr), "la ressource « absent » n'existe pas");
+    assert_eq!(
+        error.message(Lang::Fr),
+        "la ressource « absent » n'existe pas"
+    );
     assert_invalid(
         site.admin
             .set_licence_capacity(&chef, &LicenceSpec { capacity: Some(-1) })
@@ -625,7 +832,9 @@ async fn user_group_entitlement_and_policy_validation_messages() {
         "capacity : doit être entre 0 et 1000000",
     );
     assert_invalid(
-        site.admin.set_licence_capacity(&chef, &LicenceSpec { capacity: None }).await,
+        site.admin
+            .set_licence_capacity(&chef, &LicenceSpec { capacity: None })
+            .await,
         "capacity",
         "capacity: is required",
         "capacity : est obligatoire",
@@ -635,8 +844,16 @@ async fn user_group_entitlement_and_policy_validation_messages() {
 async fn passwords_are_sealed_at_rest(site: &Site) {
     let chef = admin();
     let plaintext = "Mot de passe RDP 1!";
-    site.admin.put_host(&chef, "h1", &rdp_host("h1")).await.unwrap();
-    let raw = site.store().get_host_settings(&HostId::new("h1")).await.unwrap().unwrap();
+    site.admin
+        .put_host(&chef, "h1", &rdp_host("h1"))
+        .await
+        .unwrap();
+    let raw = site
+        .store()
+        .get_host_settings(&HostId::new("h1"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!raw.contains(plaintext), "{raw}");
     let stored: serde_json::Value = serde_json::from_str(&raw).unwrap();
     let sealed = stored["password"].as_str().unwrap().to_string();
@@ -644,7 +861,10 @@ async fn passwords_are_sealed_at_rest(site: &Site) {
     assert_eq!(site.key.decrypt(&sealed).unwrap().expose(), plaintext);
     assert_eq!(stored["username"], "svc-bascule");
     let settings = bascule_admin::HostSettings::from_json(&raw).unwrap();
-    assert_eq!(settings.open_password(&site.key).unwrap().unwrap().expose(), plaintext);
+    assert_eq!(
+        settings.open_password(&site.key).unwrap().unwrap().expose(),
+        plaintext
+    );
 
     // The views say `password_set` and never carry the password, sealed or not.
     let view = site.admin.get_host(&chef, "h1").await.unwrap();
@@ -652,18 +872,38 @@ async fn passwords_are_sealed_at_rest(site: &Site) {
     let list = serde_json::to_string(&site.admin.list_hosts(&chef).await.unwrap()).unwrap();
     let one = serde_json::to_string(&view).unwrap();
     for text in [&list, &one] {
-        assert!(!text.contains(plaintext) && !text.contains("enc:v1:"), "{text}");
+        assert!(
+            !text.contains(plaintext) && !text.contains("enc:v1:"),
+            "{text}"
+        );
         assert!(text.contains("\"password_set\":true"), "{text}");
     }
 
     // A put without a password keeps the sealed one as it was; a new password is sealed anew.
-    let keep = HostSpec { password: None, name: "Renommé".into(), ..rdp_host("h1") };
+    let keep = HostSpec {
+        password: None,
+        name: "Renommé".into(),
+        ..rdp_host("h1")
+    };
     site.admin.put_host(&chef, "h1", &keep).await.unwrap();
-    let raw = site.store().get_host_settings(&HostId::new("h1")).await.unwrap().unwrap();
+    let raw = site
+        .store()
+        .get_host_settings(&HostId::new("h1"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(raw.contains(&sealed));
-    let change = HostSpec { password: Some("Autre secret 2?".into()), ..rdp_host("h1") };
+    let change = HostSpec {
+        password: Some("Autre secret 2?".into()),
+        ..rdp_host("h1")
+    };
     site.admin.put_host(&chef, "h1", &change).await.unwrap();
-    let raw = site.store().get_host_settings(&HostId::new("h1")).await.unwrap().unwrap();
+    let raw = site
+        .store()
+        .get_host_settings(&HostId::new("h1"))
+        .await
+        .unwrap()
+        .unwrap();
     let settings = bascule_admin::HostSettings::from_json(&raw).unwrap();
     assert_eq!(
         settings.open_password(&site.key).unwrap().unwrap().expose(),
@@ -672,20 +912,44 @@ async fn passwords_are_sealed_at_rest(site: &Site) {
     assert!(!raw.contains("Autre secret"));
 
     // A VNC password is sealed too, and "" removes it.
-    let vnc = HostSpec { password: Some("vnc-secret".into()), ..vnc_host("v1") };
+    let vnc = HostSpec {
+        password: Some("vnc-secret".into()),
+        ..vnc_host("v1")
+    };
     site.admin.put_host(&chef, "v1", &vnc).await.unwrap();
-    let raw = site.store().get_host_settings(&HostId::new("v1")).await.unwrap().unwrap();
-    assert!(raw.contains("enc:v1:") && !raw.contains("vnc-secret"), "{raw}");
-    let clear = HostSpec { password: Some(String::new()), ..vnc_host("v1") };
+    let raw = site
+        .store()
+        .get_host_settings(&HostId::new("v1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        raw.contains("enc:v1:") && !raw.contains("vnc-secret"),
+        "{raw}"
+    );
+    let clear = HostSpec {
+        password: Some(String::new()),
+        ..vnc_host("v1")
+    };
     let view = site.admin.put_host(&chef, "v1", &clear).await.unwrap();
     assert!(!view.password_set);
-    let raw = site.store().get_host_settings(&HostId::new("v1")).await.unwrap().unwrap();
+    let raw = site
+        .store()
+        .get_host_settings(&HostId::new("v1"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!raw.contains("enc:v1:"), "{raw}");
 
     // User passwords are argon2id hashes; views never carry them.
     let view = site.admin.create_user(&chef, &user("jean")).await.unwrap();
     assert!(view.password_set);
-    let auth = site.store().get_user_auth(&UserId::new("jean")).await.unwrap().unwrap();
+    let auth = site
+        .store()
+        .get_user_auth(&UserId::new("jean"))
+        .await
+        .unwrap()
+        .unwrap();
     let hash = auth.password_hash.unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     let parsed = argon2::PasswordHash::new(&hash).unwrap();
@@ -695,12 +959,26 @@ async fn passwords_are_sealed_at_rest(site: &Site) {
             .is_ok()
     );
     let text = serde_json::to_string(&site.admin.list_users(&chef).await.unwrap()).unwrap();
-    assert!(!text.contains("argon2") && !text.contains("un mot de passe"), "{text}");
+    assert!(
+        !text.contains("argon2") && !text.contains("un mot de passe"),
+        "{text}"
+    );
     site.admin
-        .set_user_password(&chef, "jean", &PasswordSpec { password: "nouveau mot de passe".into() })
+        .set_user_password(
+            &chef,
+            "jean",
+            &PasswordSpec {
+                password: "nouveau mot de passe".into(),
+            },
+        )
         .await
         .unwrap();
-    let auth = site.store().get_user_auth(&UserId::new("jean")).await.unwrap().unwrap();
+    let auth = site
+        .store()
+        .get_user_auth(&UserId::new("jean"))
+        .await
+        .unwrap()
+        .unwrap();
     let parsed = argon2::PasswordHash::new(auth.password_hash.as_deref().unwrap()).unwrap();
     assert!(
         argon2::Argon2::default()
@@ -711,7 +989,10 @@ async fn passwords_are_sealed_at_rest(site: &Site) {
 
 async fn roles_are_enforced_and_refusals_audited(site: &Site) {
     let chef = admin();
-    site.admin.put_host(&chef, "h1", &rdp_host("h1")).await.unwrap();
+    site.admin
+        .put_host(&chef, "h1", &rdp_host("h1"))
+        .await
+        .unwrap();
     site.admin.create_user(&chef, &user("jean")).await.unwrap();
     let support = helpdesk();
     let agent = plain_user();
@@ -723,16 +1004,52 @@ async fn roles_are_enforced_and_refusals_audited(site: &Site) {
     assert!(site.admin.list_sessions(&support).await.is_ok());
     assert!(site.admin.reset_totp(&support, "jean").await.is_ok());
     let forbidden: Vec<(&str, Result<(), AdminError>)> = vec![
-        ("host.put", site.admin.put_host(&support, "h2", &rdp_host("h2")).await.map(drop)),
-        ("host.drain", site.admin.set_draining(&support, "h1", true).await.map(drop)),
+        (
+            "host.put",
+            site.admin
+                .put_host(&support, "h2", &rdp_host("h2"))
+                .await
+                .map(drop),
+        ),
+        (
+            "host.drain",
+            site.admin
+                .set_draining(&support, "h1", true)
+                .await
+                .map(drop),
+        ),
         ("host.delete", site.admin.delete_host(&support, "h1").await),
-        ("pool.put", site.admin.put_pool(&support, "p", &PoolSpec::default()).await.map(drop)),
-        ("user.create", site.admin.create_user(&support, &user("paul")).await.map(drop)),
-        ("user.disable", site.admin.set_user_enabled(&support, "jean", false).await.map(drop)),
+        (
+            "pool.put",
+            site.admin
+                .put_pool(&support, "p", &PoolSpec::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "user.create",
+            site.admin
+                .create_user(&support, &user("paul"))
+                .await
+                .map(drop),
+        ),
+        (
+            "user.disable",
+            site.admin
+                .set_user_enabled(&support, "jean", false)
+                .await
+                .map(drop),
+        ),
         (
             "user.password",
             site.admin
-                .set_user_password(&support, "jean", &PasswordSpec { password: "x".repeat(20) })
+                .set_user_password(
+                    &support,
+                    "jean",
+                    &PasswordSpec {
+                        password: "x".repeat(20),
+                    },
+                )
                 .await,
         ),
         (
@@ -744,15 +1061,27 @@ async fn roles_are_enforced_and_refusals_audited(site: &Site) {
         ),
         (
             "policy.put",
-            site.admin.put_policy(&support, "group", "g", &PolicySpec::default()).await.map(drop),
+            site.admin
+                .put_policy(&support, "group", "g", &PolicySpec::default())
+                .await
+                .map(drop),
         ),
     ];
     for (action, result) in forbidden {
         let error = result.expect_err(action);
-        assert!(matches!(error, AdminError::Forbidden), "{action}: {error:?}");
+        assert!(
+            matches!(error, AdminError::Forbidden),
+            "{action}: {error:?}"
+        );
         assert_eq!(error.http_status(), 403);
-        assert_eq!(error.message(Lang::Fr), "vos rôles ne permettent pas cette action");
-        assert_eq!(error.message(Lang::En), "your roles do not allow this action");
+        assert_eq!(
+            error.message(Lang::Fr),
+            "vos rôles ne permettent pas cette action"
+        );
+        assert_eq!(
+            error.message(Lang::En),
+            "your roles do not allow this action"
+        );
         let entry = site
             .audit()
             .await
@@ -764,26 +1093,56 @@ async fn roles_are_enforced_and_refusals_audited(site: &Site) {
         assert_eq!(entry.outcome, "refused: forbidden");
         assert_eq!(entry.address.as_deref(), Some("192.0.2.7"));
     }
-    assert!(site.store().get_host(&HostId::new("h2")).await.unwrap().is_none());
+    assert!(
+        site.store()
+            .get_host(&HostId::new("h2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(site.store().licence_capacity().await.unwrap(), 0);
 
     // A plain user sees nothing, and cannot reset a TOTP.
-    assert!(matches!(site.admin.list_hosts(&agent).await, Err(AdminError::Forbidden)));
-    assert!(matches!(site.admin.get_user(&agent, "jean").await, Err(AdminError::Forbidden)));
-    assert!(matches!(site.admin.reset_totp(&agent, "jean").await, Err(AdminError::Forbidden)));
+    assert!(matches!(
+        site.admin.list_hosts(&agent).await,
+        Err(AdminError::Forbidden)
+    ));
+    assert!(matches!(
+        site.admin.get_user(&agent, "jean").await,
+        Err(AdminError::Forbidden)
+    ));
+    assert!(matches!(
+        site.admin.reset_totp(&agent, "jean").await,
+        Err(AdminError::Forbidden)
+    ));
     let entry = site.last_audit().await;
     assert_eq!(
-        (entry.actor.as_str(), entry.action.as_str(), entry.target.as_str(), entry.outcome.as_str()),
+        (
+            entry.actor.as_str(),
+            entry.action.as_str(),
+            entry.target.as_str(),
+            entry.outcome.as_str()
+        ),
         ("agent", "user.totp_reset", "jean", "refused: forbidden")
     );
 }
 
 async fn audit_records_success_and_refusal(site: &Site) {
     let chef = admin();
-    site.admin.put_host(&chef, "h1", &rdp_host("h1")).await.unwrap();
+    site.admin
+        .put_host(&chef, "h1", &rdp_host("h1"))
+        .await
+        .unwrap();
     let _ = site
         .admin
-        .put_host(&chef, "h1", &HostSpec { port: Some(0), ..rdp_host("h1") })
+        .put_host(
+            &chef,
+            "h1",
+            &HostSpec {
+                port: Some(0),
+                ..rdp_host("h1")
+            },
+        )
         .await
         .unwrap_err();
     pool_of(site, "rds", &["h1"]).await;
@@ -794,7 +1153,13 @@ async fn audit_records_success_and_refusal(site: &Site) {
     let entries = site.audit().await;
     let seen: Vec<(&str, &str, &str)> = entries
         .iter()
-        .map(|entry| (entry.action.as_str(), entry.target.as_str(), entry.outcome.as_str()))
+        .map(|entry| {
+            (
+                entry.action.as_str(),
+                entry.target.as_str(),
+                entry.outcome.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         seen,
@@ -817,12 +1182,24 @@ async fn audit_records_success_and_refusal(site: &Site) {
 
 async fn deletions_refuse_with_the_reason(site: &Site) {
     let chef = admin();
-    site.admin.put_host(&chef, "h1", &rdp_host("h1")).await.unwrap();
-    site.admin.put_host(&chef, "h2", &rdp_host("h2")).await.unwrap();
+    site.admin
+        .put_host(&chef, "h1", &rdp_host("h1"))
+        .await
+        .unwrap();
+    site.admin
+        .put_host(&chef, "h2", &rdp_host("h2"))
+        .await
+        .unwrap();
     pool_of(site, "rds", &["h1"]).await;
     pool_of(site, "secours", &["h1", "h2"]).await;
-    site.admin.put_resource(&chef, "bureau", &desktop("bureau", "rds")).await.unwrap();
-    site.admin.put_group(&chef, "compta", &GroupSpec::default()).await.unwrap();
+    site.admin
+        .put_resource(&chef, "bureau", &desktop("bureau", "rds"))
+        .await
+        .unwrap();
+    site.admin
+        .put_group(&chef, "compta", &GroupSpec::default())
+        .await
+        .unwrap();
     site.admin.create_user(&chef, &user("jean")).await.unwrap();
 
     let error = site.admin.delete_host(&chef, "h1").await.unwrap_err();
@@ -846,7 +1223,10 @@ async fn deletions_refuse_with_the_reason(site: &Site) {
     );
 
     // A live session on h2 blocks its deletion even once it left every pool.
-    site.admin.put_pool(&chef, "secours", &PoolSpec::default()).await.unwrap();
+    site.admin
+        .put_pool(&chef, "secours", &PoolSpec::default())
+        .await
+        .unwrap();
     site.store().set_licence_capacity(10).await.unwrap();
     let session = SessionRecord::start(
         SessionId::new("s1"),
@@ -855,7 +1235,10 @@ async fn deletions_refuse_with_the_reason(site: &Site) {
         HostId::new("h2"),
         Timestamp::from_unix_seconds(1_772_000_000),
     );
-    site.store().record_session_start(&session, 10).await.unwrap();
+    site.store()
+        .record_session_start(&session, 10)
+        .await
+        .unwrap();
     let error = site.admin.delete_host(&chef, "h2").await.unwrap_err();
     assert_eq!(
         error.message(Lang::En),
@@ -865,12 +1248,23 @@ async fn deletions_refuse_with_the_reason(site: &Site) {
         error.message(Lang::Fr),
         "l'hôte « h2 » a encore 1 session en cours : mettez-le en mode drainage et attendez qu'elles se terminent"
     );
-    let error = site.admin.delete_resource(&chef, "bureau").await.unwrap_err();
+    let error = site
+        .admin
+        .delete_resource(&chef, "bureau")
+        .await
+        .unwrap_err();
     assert_eq!(
         error.message(Lang::En),
         "resource \"bureau\" still has 1 live session(s): wait for them to end"
     );
-    assert_eq!(site.admin.get_host(&chef, "h2").await.unwrap().live_sessions, 1);
+    assert_eq!(
+        site.admin
+            .get_host(&chef, "h2")
+            .await
+            .unwrap()
+            .live_sessions,
+        1
+    );
 
     // A group named by an entitlement and a policy stays until they go.
     site.admin
@@ -885,7 +1279,15 @@ async fn deletions_refuse_with_the_reason(site: &Site) {
         .await
         .unwrap();
     site.admin
-        .put_policy(&chef, "group", "compta", &PolicySpec { file_transfer: Some(true), ..PolicySpec::default() })
+        .put_policy(
+            &chef,
+            "group",
+            "compta",
+            &PolicySpec {
+                file_transfer: Some(true),
+                ..PolicySpec::default()
+            },
+        )
         .await
         .unwrap();
     let error = site.admin.delete_group(&chef, "compta").await.unwrap_err();
@@ -897,7 +1299,10 @@ async fn deletions_refuse_with_the_reason(site: &Site) {
         error.message(Lang::Fr),
         "le groupe « compta » est encore utilisé par 1 droit(s) d'accès et une politique : retirez-les d'abord"
     );
-    site.admin.delete_policy(&chef, "group", "compta").await.unwrap();
+    site.admin
+        .delete_policy(&chef, "group", "compta")
+        .await
+        .unwrap();
     site.admin
         .revoke(
             &chef,
@@ -916,26 +1321,61 @@ async fn deletions_refuse_with_the_reason(site: &Site) {
 
     // Once emptied and unused, a pool and a host go.
     site.admin.delete_pool(&chef, "secours").await.unwrap();
-    assert!(site.store().get_pool(&bascule_domain::id::PoolId::new("secours")).await.unwrap().is_none());
+    assert!(
+        site.store()
+            .get_pool(&bascule_domain::id::PoolId::new("secours"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn full_flow_and_effective_policy(site: &Site) {
     let chef = admin();
-    site.admin.put_group(&chef, "compta", &GroupSpec { name: "Comptabilité".into(), ..GroupSpec::default() }).await.unwrap();
-    site.admin.put_group(&chef, "rh", &GroupSpec::default()).await.unwrap();
+    site.admin
+        .put_group(
+            &chef,
+            "compta",
+            &GroupSpec {
+                name: "Comptabilité".into(),
+                ..GroupSpec::default()
+            },
+        )
+        .await
+        .unwrap();
+    site.admin
+        .put_group(&chef, "rh", &GroupSpec::default())
+        .await
+        .unwrap();
     let jean = site
         .admin
-        .create_user(&chef, &UserSpec { groups: vec!["compta".into()], ..user("jean.dupont@interne") })
+        .create_user(
+            &chef,
+            &UserSpec {
+                groups: vec!["compta".into()],
+                ..user("jean.dupont@interne")
+            },
+        )
         .await
         .unwrap();
     assert_eq!(jean.groups, vec!["compta"]);
     assert_eq!(jean.roles, vec!["user"]);
     assert_eq!(jean.source, "local");
-    let group = site.admin.add_member(&chef, "rh", "jean.dupont@interne").await.unwrap();
+    let group = site
+        .admin
+        .add_member(&chef, "rh", "jean.dupont@interne")
+        .await
+        .unwrap();
     assert_eq!(group.members, vec!["jean.dupont@interne"]);
-    site.admin.put_host(&chef, "h1", &rdp_host("h1")).await.unwrap();
+    site.admin
+        .put_host(&chef, "h1", &rdp_host("h1"))
+        .await
+        .unwrap();
     pool_of(site, "rds", &["h1"]).await;
-    site.admin.put_resource(&chef, "bureau", &desktop("bureau", "rds")).await.unwrap();
+    site.admin
+        .put_resource(&chef, "bureau", &desktop("bureau", "rds"))
+        .await
+        .unwrap();
     let granted = site
         .admin
         .grant(
@@ -982,13 +1422,24 @@ async fn full_flow_and_effective_policy(site: &Site) {
             &chef,
             "resource",
             "bureau",
-            &PolicySpec { file_transfer: Some(true), idle_timeout_secs: Some(900), ..PolicySpec::default() },
+            &PolicySpec {
+                file_transfer: Some(true),
+                idle_timeout_secs: Some(900),
+                ..PolicySpec::default()
+            },
         )
         .await
         .unwrap();
     assert_eq!(view.idle_timeout_secs, Some(900));
-    let stored = site.admin.get_policy(&chef, "group", "compta").await.unwrap();
-    assert_eq!(stored.allowed_hours, Some(vec!["mon-fri 07:00-19:00".to_string()]));
+    let stored = site
+        .admin
+        .get_policy(&chef, "group", "compta")
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.allowed_hours,
+        Some(vec!["mon-fri 07:00-19:00".to_string()])
+    );
     assert_eq!(stored.max_bandwidth_kbps, Some(2000));
     assert_eq!(stored.clipboard_in, None);
     assert_eq!(site.admin.list_policies(&chef).await.unwrap().len(), 3);
@@ -999,20 +1450,62 @@ async fn full_flow_and_effective_policy(site: &Site) {
         .await
         .unwrap();
     assert!(effective.entitled);
-    assert_eq!((effective.clipboard_in.value, effective.clipboard_in.source.as_str()), (true, "default"));
-    assert_eq!((effective.clipboard_out.value, effective.clipboard_out.source.as_str()), (false, "group:compta"));
-    assert_eq!((effective.file_transfer.value, effective.file_transfer.source.as_str()), (true, "resource"));
-    assert_eq!((effective.max_bandwidth_kbps.value, effective.max_bandwidth_kbps.source.as_str()), (0, "group:rh"));
-    assert_eq!((effective.idle_timeout_secs.value, effective.idle_timeout_secs.source.as_str()), (900, "resource"));
-    assert_eq!((effective.disconnected_keep_secs.value, effective.disconnected_keep_secs.source.as_str()), (3600, "default"));
+    assert_eq!(
+        (
+            effective.clipboard_in.value,
+            effective.clipboard_in.source.as_str()
+        ),
+        (true, "default")
+    );
+    assert_eq!(
+        (
+            effective.clipboard_out.value,
+            effective.clipboard_out.source.as_str()
+        ),
+        (false, "group:compta")
+    );
+    assert_eq!(
+        (
+            effective.file_transfer.value,
+            effective.file_transfer.source.as_str()
+        ),
+        (true, "resource")
+    );
+    assert_eq!(
+        (
+            effective.max_bandwidth_kbps.value,
+            effective.max_bandwidth_kbps.source.as_str()
+        ),
+        (0, "group:rh")
+    );
+    assert_eq!(
+        (
+            effective.idle_timeout_secs.value,
+            effective.idle_timeout_secs.source.as_str()
+        ),
+        (900, "resource")
+    );
+    assert_eq!(
+        (
+            effective.disconnected_keep_secs.value,
+            effective.disconnected_keep_secs.source.as_str()
+        ),
+        (3600, "default")
+    );
     assert_eq!(
         effective.allowed_hours.value,
-        vec!["mon-fri 07:00-19:00".to_string(), "sat 08:00-12:00".to_string()]
+        vec![
+            "mon-fri 07:00-19:00".to_string(),
+            "sat 08:00-12:00".to_string()
+        ]
     );
     assert_eq!(effective.allowed_hours.source, "groups:compta,rh");
 
     // Out of compta, the entitlement and its policy no longer apply.
-    site.admin.remove_member(&chef, "compta", "jean.dupont@interne").await.unwrap();
+    site.admin
+        .remove_member(&chef, "compta", "jean.dupont@interne")
+        .await
+        .unwrap();
     let effective = site
         .admin
         .effective_policy(&chef, "jean.dupont@interne", "bureau")
@@ -1020,10 +1513,24 @@ async fn full_flow_and_effective_policy(site: &Site) {
         .unwrap();
     assert!(!effective.entitled);
     assert_eq!(effective.clipboard_out.source, "default");
-    let error = site.admin.remove_member(&chef, "compta", "jean.dupont@interne").await.unwrap_err();
-    assert_eq!(error.message(Lang::En), "user \"jean.dupont@interne\" is not a member of this group");
-    let error = site.admin.effective_policy(&chef, "personne", "bureau").await.unwrap_err();
-    assert_eq!(error.message(Lang::Fr), "l'utilisateur « personne » n'existe pas");
+    let error = site
+        .admin
+        .remove_member(&chef, "compta", "jean.dupont@interne")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.message(Lang::En),
+        "user \"jean.dupont@interne\" is not a member of this group"
+    );
+    let error = site
+        .admin
+        .effective_policy(&chef, "personne", "bureau")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.message(Lang::Fr),
+        "l'utilisateur « personne » n'existe pas"
+    );
 
     // A direct entitlement, listed with the login; deleting the user revokes it.
     site.admin
@@ -1038,8 +1545,14 @@ async fn full_flow_and_effective_policy(site: &Site) {
         .await
         .unwrap();
     let list = site.admin.list_entitlements(&chef).await.unwrap();
-    assert!(list.iter().any(|entitlement| entitlement.user.as_deref() == Some("jean.dupont@interne")));
-    site.admin.delete_user(&chef, "jean.dupont@interne").await.unwrap();
+    assert!(
+        list.iter()
+            .any(|entitlement| entitlement.user.as_deref() == Some("jean.dupont@interne"))
+    );
+    site.admin
+        .delete_user(&chef, "jean.dupont@interne")
+        .await
+        .unwrap();
     let list = site.admin.list_entitlements(&chef).await.unwrap();
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].group.as_deref(), Some("compta"));
@@ -1055,11 +1568,19 @@ async fn full_flow_and_effective_policy(site: &Site) {
         )
         .await
         .unwrap_err();
-    assert_eq!(error.message(Lang::En), "entitlement \"group:rh/bureau\" does not exist");
+    assert_eq!(
+        error.message(Lang::En),
+        "entitlement \"group:rh/bureau\" does not exist"
+    );
 
     // Deleting the resource takes its own policy with it.
     site.admin.delete_resource(&chef, "bureau").await.unwrap();
-    assert!(site.admin.get_policy(&chef, "resource", "bureau").await.is_err());
+    assert!(
+        site.admin
+            .get_policy(&chef, "resource", "bureau")
+            .await
+            .is_err()
+    );
     assert_eq!(site.admin.list_entitlements(&chef).await.unwrap().len(), 0);
 }
 
@@ -1077,15 +1598,30 @@ on_both_backends!(
 async fn accounts_totp_and_self_protection(site: &Site) {
     let chef = admin();
     site.admin
-        .create_user(&chef, &UserSpec { roles: vec!["admin".into()], password: None, ..user("chef") })
+        .create_user(
+            &chef,
+            &UserSpec {
+                roles: vec!["admin".into()],
+                password: None,
+                ..user("chef")
+            },
+        )
         .await
         .unwrap();
     let view = site.admin.create_user(&chef, &user("jean")).await.unwrap();
     assert!(!view.totp_enrolled);
-    let mut auth = site.store().get_user_auth(&UserId::new("jean")).await.unwrap().unwrap();
+    let mut auth = site
+        .store()
+        .get_user_auth(&UserId::new("jean"))
+        .await
+        .unwrap()
+        .unwrap();
     auth.totp_secret = Some("enc:v1:sealed-totp".into());
     auth.totp_confirmed = true;
-    site.store().set_user_auth(&UserId::new("jean"), &auth).await.unwrap();
+    site.store()
+        .set_user_auth(&UserId::new("jean"), &auth)
+        .await
+        .unwrap();
     let view = site.admin.get_user(&chef, "jean").await.unwrap();
     assert!(view.totp_enrolled);
     let text = serde_json::to_string(&view).unwrap();
@@ -1093,24 +1629,68 @@ async fn accounts_totp_and_self_protection(site: &Site) {
 
     let view = site.admin.reset_totp(&helpdesk(), "jean").await.unwrap();
     assert!(!view.totp_enrolled);
-    let auth = site.store().get_user_auth(&UserId::new("jean")).await.unwrap().unwrap();
+    let auth = site
+        .store()
+        .get_user_auth(&UserId::new("jean"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(auth.totp_secret, None);
     assert!(!auth.totp_confirmed);
-    assert!(auth.password_hash.is_some(), "a TOTP reset keeps the password");
+    assert!(
+        auth.password_hash.is_some(),
+        "a TOTP reset keeps the password"
+    );
     let entry = site.last_audit().await;
-    assert_eq!((entry.action.as_str(), entry.actor.as_str(), entry.outcome.as_str()), ("user.totp_reset", "support", "ok"));
+    assert_eq!(
+        (
+            entry.action.as_str(),
+            entry.actor.as_str(),
+            entry.outcome.as_str()
+        ),
+        ("user.totp_reset", "support", "ok")
+    );
 
-    let view = site.admin.set_user_enabled(&chef, "jean", false).await.unwrap();
+    let view = site
+        .admin
+        .set_user_enabled(&chef, "jean", false)
+        .await
+        .unwrap();
     assert!(!view.enabled);
-    assert!(!site.store().get_user_by_login("jean").await.unwrap().unwrap().enabled);
-    assert!(site.admin.set_user_enabled(&chef, "jean", true).await.unwrap().enabled);
+    assert!(
+        !site
+            .store()
+            .get_user_by_login("jean")
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+    assert!(
+        site.admin
+            .set_user_enabled(&chef, "jean", true)
+            .await
+            .unwrap()
+            .enabled
+    );
 
     // One's own account: no delete, no disable, no demotion.
     for result in [
         site.admin.delete_user(&chef, "chef").await,
-        site.admin.set_user_enabled(&chef, "chef", false).await.map(drop),
         site.admin
-            .put_user(&chef, "chef", &UserSpec { roles: vec!["helpdesk".into()], password: None, ..user("chef") })
+            .set_user_enabled(&chef, "chef", false)
+            .await
+            .map(drop),
+        site.admin
+            .put_user(
+                &chef,
+                "chef",
+                &UserSpec {
+                    roles: vec!["helpdesk".into()],
+                    password: None,
+                    ..user("chef")
+                },
+            )
             .await
             .map(drop),
     ] {
@@ -1125,16 +1705,37 @@ async fn accounts_totp_and_self_protection(site: &Site) {
             "vous ne pouvez ni supprimer ni désactiver votre propre compte, ni lui retirer le rôle admin"
         );
     }
-    assert!(site.store().get_user_by_login("chef").await.unwrap().unwrap().enabled);
+    assert!(
+        site.store()
+            .get_user_by_login("chef")
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
 
     // A directory account has no local password to set.
-    let mut directory = site.store().get_user_auth(&UserId::new("jean")).await.unwrap().unwrap();
+    let mut directory = site
+        .store()
+        .get_user_auth(&UserId::new("jean"))
+        .await
+        .unwrap()
+        .unwrap();
     directory.source = AuthSource::Directory;
     directory.password_hash = None;
-    site.store().set_user_auth(&UserId::new("jean"), &directory).await.unwrap();
+    site.store()
+        .set_user_auth(&UserId::new("jean"), &directory)
+        .await
+        .unwrap();
     assert_invalid(
         site.admin
-            .set_user_password(&chef, "jean", &PasswordSpec { password: "un autre mot de passe".into() })
+            .set_user_password(
+                &chef,
+                "jean",
+                &PasswordSpec {
+                    password: "un autre mot de passe".into(),
+                },
+            )
             .await,
         "password",
         "password: this account comes from the directory: its password is changed there",
@@ -1145,29 +1746,70 @@ async fn accounts_totp_and_self_protection(site: &Site) {
     assert!(!view.password_set);
     // Putting the user again keeps its login material.
     site.admin
-        .put_user(&chef, "jean", &UserSpec { password: None, display_name: "Jean D.".into(), ..user("jean") })
+        .put_user(
+            &chef,
+            "jean",
+            &UserSpec {
+                password: None,
+                display_name: "Jean D.".into(),
+                ..user("jean")
+            },
+        )
         .await
         .unwrap();
-    let auth: UserAuth = site.store().get_user_auth(&UserId::new("jean")).await.unwrap().unwrap();
+    let auth: UserAuth = site
+        .store()
+        .get_user_auth(&UserId::new("jean"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(auth.source, AuthSource::Directory);
-    assert_eq!(site.admin.get_user(&chef, "jean").await.unwrap().display_name, "Jean D.");
-    let error = site.admin.create_user(&chef, &user("jean")).await.unwrap_err();
-    assert_eq!(error.message(Lang::Fr), "l'utilisateur « jean » existe déjà");
+    assert_eq!(
+        site.admin
+            .get_user(&chef, "jean")
+            .await
+            .unwrap()
+            .display_name,
+        "Jean D."
+    );
+    let error = site
+        .admin
+        .create_user(&chef, &user("jean"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.message(Lang::Fr),
+        "l'utilisateur « jean » existe déjà"
+    );
     let error = site.admin.get_user(&chef, "paul").await.unwrap_err();
     assert_eq!(error.code(), "not_found");
 }
 
 async fn hosts_keep_health_and_drain(site: &Site) {
     let chef = admin();
-    site.admin.put_host(&chef, "h1", &rdp_host("h1")).await.unwrap();
+    site.admin
+        .put_host(&chef, "h1", &rdp_host("h1"))
+        .await
+        .unwrap();
     let unhealthy = Health::Unhealthy {
         since: Timestamp::from_unix_seconds(1_772_000_000),
         reason: "connection refused".into(),
     };
-    site.store().set_host_health(&HostId::new("h1"), &unhealthy).await.unwrap();
+    site.store()
+        .set_host_health(&HostId::new("h1"), &unhealthy)
+        .await
+        .unwrap();
     let view = site
         .admin
-        .put_host(&chef, "h1", &HostSpec { weight: Some(3), password: None, ..rdp_host("h1") })
+        .put_host(
+            &chef,
+            "h1",
+            &HostSpec {
+                weight: Some(3),
+                password: None,
+                ..rdp_host("h1")
+            },
+        )
         .await
         .unwrap();
     assert_eq!(view.weight, 3);
@@ -1177,9 +1819,27 @@ async fn hosts_keep_health_and_drain(site: &Site) {
     let view = site.admin.set_draining(&chef, "h1", true).await.unwrap();
     assert!(view.draining);
     assert_eq!(view.health.state, "unhealthy");
-    assert!(site.store().get_host(&HostId::new("h1")).await.unwrap().unwrap().draining);
-    assert!(!site.admin.set_draining(&chef, "h1", false).await.unwrap().draining);
-    let error = site.admin.set_draining(&chef, "h9", true).await.unwrap_err();
+    assert!(
+        site.store()
+            .get_host(&HostId::new("h1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .draining
+    );
+    assert!(
+        !site
+            .admin
+            .set_draining(&chef, "h1", false)
+            .await
+            .unwrap()
+            .draining
+    );
+    let error = site
+        .admin
+        .set_draining(&chef, "h9", true)
+        .await
+        .unwrap_err();
     assert_eq!(error.message(Lang::En), "host \"h9\" does not exist");
     assert_eq!(error.message(Lang::Fr), "l'hôte « h9 » n'existe pas");
     assert_eq!(error.http_status(), 404);
@@ -1195,9 +1855,15 @@ async fn licences_and_sessions(site: &Site) {
         .await
         .unwrap();
     assert_eq!((view.capacity, view.in_use, view.available), (25, 0, 25));
-    site.admin.put_host(&chef, "h1", &rdp_host("h1")).await.unwrap();
+    site.admin
+        .put_host(&chef, "h1", &rdp_host("h1"))
+        .await
+        .unwrap();
     pool_of(site, "rds", &["h1"]).await;
-    site.admin.put_resource(&chef, "bureau", &desktop("bureau", "rds")).await.unwrap();
+    site.admin
+        .put_resource(&chef, "bureau", &desktop("bureau", "rds"))
+        .await
+        .unwrap();
     site.admin.create_user(&chef, &user("jean")).await.unwrap();
     let session = SessionRecord::start(
         SessionId::new("s1"),
@@ -1206,7 +1872,10 @@ async fn licences_and_sessions(site: &Site) {
         HostId::new("h1"),
         Timestamp::from_unix_seconds(1_772_000_000),
     );
-    site.store().record_session_start(&session, 25).await.unwrap();
+    site.store()
+        .record_session_start(&session, 25)
+        .await
+        .unwrap();
     let view = site.admin.licences(&helpdesk()).await.unwrap();
     assert_eq!((view.capacity, view.in_use, view.available), (25, 1, 24));
     let sessions = site.admin.list_sessions(&helpdesk()).await.unwrap();
@@ -1221,7 +1890,10 @@ async fn licences_and_sessions(site: &Site) {
         .into_iter()
         .find(|entry| entry.action == "licence.set")
         .unwrap();
-    assert_eq!((entry.target.as_str(), entry.outcome.as_str()), ("25", "ok"));
+    assert_eq!(
+        (entry.target.as_str(), entry.outcome.as_str()),
+        ("25", "ok")
+    );
 }
 
 #[tokio::test]
@@ -1229,7 +1901,15 @@ async fn a_helpdesk_actor_with_several_roles_gets_the_union() {
     let site = sqlite_site(false).await;
     let mut both = actor("double", Role::Helpdesk, Lang::En);
     both.roles.push(Role::Admin);
-    assert!(site.admin.put_host(&both, "h1", &rdp_host("h1")).await.is_ok());
+    assert!(
+        site.admin
+            .put_host(&both, "h1", &rdp_host("h1"))
+            .await
+            .is_ok()
+    );
     let nobody = bascule_admin::Actor::new("personne", vec![]);
-    assert!(matches!(site.admin.list_hosts(&nobody).await, Err(AdminError::Forbidden)));
+    assert!(matches!(
+        site.admin.list_hosts(&nobody).await,
+        Err(AdminError::Forbidden)
+    ));
 }

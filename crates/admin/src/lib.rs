@@ -44,3 +44,14 @@ pub use view::{
     EffectivePolicyView, EntitlementView, GroupView, HostView, LicenceView, PolicyView, PoolView,
     ResourceView, SessionView, UserView,
 };
+
+/// The licence capacity of a new database (the reference site's), until an admin sets another.
+pub const DEFAULT_LICENCES: u32 = 1200;
+
+/// Gives a new database its default licence capacity; leaves a set one alone.
+pub async fn ensure_licence_capacity(store: &bascule_store::Store) -> Result<(), bascule_store::StoreError> {
+    if store.get_setting("licence_capacity").await?.is_none() {
+        store.set_licence_capacity(DEFAULT_LICENCES).await?;
+    }
+    Ok(())
+}

@@ -579,6 +579,7 @@ pub(crate) async fn open_admin(
         .migrate()
         .await
         .context("bringing the database schema up to date")?;
+    bascule_admin::ensure_licence_capacity(&store).await.context("reading the licence capacity")?;
     Ok(Admin::new(store, Arc::new(key)).allow_insecure_certificates(allow_insecure_certificates))
 }
 

@@ -29,9 +29,6 @@ pub(crate) fn now() -> Timestamp {
     Timestamp::from_unix_seconds(seconds)
 }
 
-/// Licences on a new database when the configuration names none: the reference site's.
-const DEFAULT_LICENCES: u32 = 1200;
-
 /// Why the control plane could not start.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ControlError {
@@ -150,10 +147,7 @@ impl ControlPlane {
         let store = &self.store;
         match self.config.site.licences {
             Some(capacity) => store.set_licence_capacity(capacity).await?,
-            None if store.get_setting("licence_capacity").await?.is_none() => {
-                store.set_licence_capacity(DEFAULT_LICENCES).await?
-            }
-            None => {}
+            None => bascule_admin::ensure_licence_capacity(store).await?,
         }
         for resource in &self.config.resources {
             self.seed_resource(resource).await?;

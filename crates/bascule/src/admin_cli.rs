@@ -1183,19 +1183,19 @@ impl Cli<'_> {
             EntitleCommand::Grant(args) => {
                 let spec = args.spec();
                 let view = admin.grant(actor, &spec).await?;
-                let who = subject_text(view.user.as_deref(), view.group.as_deref());
+                let (fr, en) = subject_text(view.user.as_deref(), view.group.as_deref());
                 self.say(
-                    &format!("{who} peut ouvrir {}", view.resource),
-                    &format!("{who} may open {}", view.resource),
+                    &format!("{fr} peut ouvrir {}", view.resource),
+                    &format!("{en} may open {}", view.resource),
                 )
             }
             EntitleCommand::Revoke(args) => {
                 let spec = args.spec();
                 admin.revoke(actor, &spec).await?;
-                let who = subject_text(spec.user.as_deref(), spec.group.as_deref());
+                let (fr, en) = subject_text(spec.user.as_deref(), spec.group.as_deref());
                 self.say(
-                    &format!("{who} ne peut plus ouvrir {}", spec.resource),
-                    &format!("{who} may no longer open {}", spec.resource),
+                    &format!("{fr} ne peut plus ouvrir {}", spec.resource),
+                    &format!("{en} may no longer open {}", spec.resource),
                 )
             }
             EntitleCommand::List { output } => {
@@ -1207,7 +1207,7 @@ impl Cli<'_> {
                     .iter()
                     .map(|entitlement| {
                         vec![
-                            subject_text(entitlement.user.as_deref(), entitlement.group.as_deref()),
+                            subject_text(entitlement.user.as_deref(), entitlement.group.as_deref()).1,
                             entitlement.resource.clone(),
                         ]
                     })
@@ -1689,12 +1689,12 @@ impl Cli<'_> {
     }
 }
 
-/// `user alice` / `group compta`.
-fn subject_text(user: Option<&str>, group: Option<&str>) -> String {
+/// `user alice` / `group compta`, in French and in English.
+fn subject_text(user: Option<&str>, group: Option<&str>) -> (String, String) {
     match (user, group) {
-        (Some(user), _) => format!("user {user}"),
-        (None, Some(group)) => format!("group {group}"),
-        (None, None) => "-".into(),
+        (Some(user), _) => (format!("l'utilisateur {user}"), format!("user {user}")),
+        (None, Some(group)) => (format!("le groupe {group}"), format!("group {group}")),
+        (None, None) => ("-".into(), "-".into()),
     }
 }
 

@@ -36,6 +36,18 @@ pub(crate) fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
+/// Checks a password off the async workers, at most one hash per core at a time: a wave of
+/// logins is served first come, first served (argon2id takes ~19 MiB and tens of milliseconds
+/// each on purpose; 300 at once would take 6 GB and finish all together at the end).
+pub(crate) async fn verify_password_async(hash: String, password: String) -> bool {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let permits = PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+    });
+    let Ok(_permit) = permits.acquire().await else { return false };
+    tokio::task::spawn_blocking(move || verify_password(&hash, &password)).await.unwrap_or(false)
+}
+
 /// A signed-in user's portal session.
 #[derive(Debug, Clone)]
 pub(crate) struct PortalSession {

@@ -214,9 +214,7 @@ async fn check_password(state: &AppState, login: &str, password: &str) -> Result
     if let Some((user, hash)) = local {
         let password = password.to_owned();
         // argon2 takes tens of milliseconds on purpose: off the async workers.
-        let ok = tokio::task::spawn_blocking(move || crate::auth::verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
+        let ok = crate::auth::verify_password_async(hash, password).await;
         return Ok(ok.then_some(user));
     }
     if plane.directory.is_some() {
@@ -225,7 +223,7 @@ async fn check_password(state: &AppState, login: &str, password: &str) -> Result
     // Same cost as a real check, so that timing does not tell which logins exist.
     let dummy = state.auth.dummy_hash.clone();
     let password = password.to_owned();
-    let _ = tokio::task::spawn_blocking(move || crate::auth::verify_password(&dummy, &password)).await;
+    let _ = crate::auth::verify_password_async(dummy, password).await;
     Ok(None)
 }
 

@@ -2,13 +2,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  ControlState,
   MAX_CLIENT_MESSAGE,
+  MAX_MESSAGE_TEXT,
+  MAX_NAME,
   ProtocolError,
   decodeClientMessage,
   decodeServerMessage,
   encodeClientHello,
   encodeClientMessage,
   encodeClipboard,
+  encodeControlRelease,
+  encodeControlReply,
+  encodeControlRequest,
   encodeFrameAck,
   encodeKey,
   encodePointer,
@@ -30,6 +36,15 @@ const serverMessages = [
   { type: 'EndFrame', seq: 0xfffffffe },
   { type: 'Notice', level: 2, code: 'session.unreachable', detail: 'connect 10.0.0.5:5900: délai dépassé' },
   { type: 'Clipboard', text: 'copié € ✓' },
+  { type: 'Message', from: 'Aïcha (assistance)', text: 'Je redémarre votre session à midi.\nMerci !' },
+  { type: 'Message', from: '', text: '' },
+  { type: 'ControlRequest', id: 0x01020304, from: 'Zoé' },
+  { type: 'ControlState', id: 7, state: 0 },
+  { type: 'ControlState', id: 7, state: 1 },
+  { type: 'ControlState', id: 7, state: 2 },
+  { type: 'ControlState', id: 0xffffffff, state: 3 },
+  { type: 'ViewMode', readOnly: true, shadowOf: 'Jérôme Martin' },
+  { type: 'ViewMode', readOnly: false, shadowOf: '' },
 ];
 
 const clientMessages = [
@@ -40,6 +55,10 @@ const clientMessages = [
   { type: 'Pointer', x: 1919, y: 1079, buttons: 0b101 },
   { type: 'ResizeRequest', width: 1600, height: 900 },
   { type: 'Clipboard', text: 'collé ê' },
+  { type: 'ControlReply', id: 9, granted: true },
+  { type: 'ControlReply', id: 0xffffffff, granted: false },
+  { type: 'ControlRequest' },
+  { type: 'ControlRelease', id: 0x0a0b0c0d },
 ];
 
 /** Compare with Uint8Array fields turned into plain arrays. */
@@ -85,7 +104,11 @@ test('exact wire layout (little-endian)', () => {
 test('truncated messages are errors', () => {
   for (const msg of serverMessages) {
     const bytes = encodeServerMessage(msg);
-    const fixedPart = { ServerHello: 14, Tile: 10, Fill: 12, Copy: 13, Cursor: 9, Resize: 5, EndFrame: 5, Notice: 6, Clipboard: 1 }[msg.type];
+    const fixedPart = {
+      ServerHello: 14, Tile: 10, Fill: 12, Copy: 13, Cursor: 9, Resize: 5, EndFrame: 5, Notice: 6, Clipboard: 1,
+      // No "rest of the message" field: every cut is an error.
+      Message: bytes.length, ControlRequest: bytes.length, ControlState: bytes.length, ViewMode: bytes.length,
+    }[msg.type];
     for (let n = 1; n < Math.min(bytes.length, fixedPart); n++) {
       assert.throws(() => decodeServerMessage(bytes.subarray(0, n)), ProtocolError, `${msg.type} cut at ${n}`);
     }
@@ -127,4 +150,76 @@ test('a huge clipboard is truncated below the 256 KiB limit on a character bound
   const back = decodeClientMessage(bytes);
   assert.equal(back.type, 'Clipboard');
   assert.match(back.text, /^é+$/);
+});
+
+test('helpdesk messages: exact wire layout, as in docs/protocol.md and the Rust tests', () => {
+  assert.deepEqual([...encodeServerMessage({ type: 'Message', from: 'Lé', text: 'ok' })], [0x0a, 3, 0, 0x4c, 0xc3, 0xa9, 2, 0, 0x6f, 0x6b]);
+  assert.deepEqual([...encodeServerMessage({ type: 'ControlRequest', id: 0x01020304, from: 'A' })], [0x0b, 4, 3, 2, 1, 1, 0, 0x41]);
+  assert.deepEqual([...encodeServerMessage({ type: 'ControlState', id: 5, state: ControlState.Refused })], [0x0c, 5, 0, 0, 0, 2]);
+  assert.deepEqual([...encodeServerMessage({ type: 'ViewMode', readOnly: true, shadowOf: 'Bo' })], [0x0d, 1, 2, 0, 0x42, 0x6f]);
+  assert.deepEqual([...encodeControlReply(0x01020304, true)], [0x87, 4, 3, 2, 1, 1]);
+  assert.deepEqual([...encodeControlRequest()], [0x88]);
+  assert.deepEqual([...encodeControlRelease(6)], [0x89, 6, 0, 0, 0]);
+
+  assert.deepEqual(decodeServerMessage(Uint8Array.of(0x0a, 1, 0, 0x58, 2, 0, 0x68, 0x69)), { type: 'Message', from: 'X', text: 'hi' });
+  assert.deepEqual(decodeServerMessage(Uint8Array.of(0x0b, 1, 0, 0, 0, 0, 0)), { type: 'ControlRequest', id: 1, from: '' });
+  assert.deepEqual(decodeServerMessage(Uint8Array.of(0x0c, 2, 0, 0, 0, 1)), { type: 'ControlState', id: 2, state: 1 });
+  assert.deepEqual(decodeServerMessage(Uint8Array.of(0x0d, 0, 0, 0)), { type: 'ViewMode', readOnly: false, shadowOf: '' });
+  assert.deepEqual(decodeClientMessage(Uint8Array.of(0x87, 1, 0, 0, 0, 0)), { type: 'ControlReply', id: 1, granted: false });
+  assert.deepEqual(decodeClientMessage(Uint8Array.of(0x88)), { type: 'ControlRequest' });
+  assert.deepEqual(decodeClientMessage(Uint8Array.of(0x89, 1, 0, 0, 0)), { type: 'ControlRelease', id: 1 });
+});
+
+test('helpdesk messages: truncated, trailing, out of range and unknown are errors', () => {
+  for (const bytes of [[0x87, 1, 0, 0, 0], [0x87], [0x89, 1, 0, 0], [0x89]]) {
+    assert.throws(() => decodeClientMessage(Uint8Array.from(bytes)), /truncated/, String(bytes));
+  }
+  for (const msg of clientMessages.filter((m) => m.type.startsWith('Control'))) {
+    const bytes = encodeClientMessage(msg);
+    for (let n = 1; n < bytes.length; n++) {
+      assert.throws(() => decodeClientMessage(bytes.subarray(0, n)), ProtocolError, `${msg.type} cut at ${n}`);
+    }
+  }
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x88, 0x7b, 0x7d)), /trailing/);
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x89, 1, 0, 0, 0, 0)), /trailing/);
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x87, 1, 0, 0, 0, 2)), /granted must be 0 or 1/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x0c, 1, 0, 0, 0, 4)), /unknown state 4/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x0c, 1, 0, 0, 0, 1, 0)), /trailing/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x0d, 2, 0, 0)), /read_only must be 0 or 1/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x0a, 0, 0, 0, 0, 9)), /trailing/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x0a, 0, 0, 5, 0, 0x61)), /truncated Message/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x0e)), /unknown server message type 0x0e/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x88)), /unknown server message type 0x88/);
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x8a)), /unknown client message type 0x8a/);
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x0b)), /unknown client message type 0x0b/);
+  assert.throws(() => encodeServerMessage({ type: 'ControlState', id: 1, state: 4 }), RangeError);
+  assert.throws(() => encodeControlRelease(-1), RangeError);
+});
+
+/** A Message written by hand: `from` and `text` as given, without the encoder's cut. */
+function rawMessage(from, text) {
+  const f = new TextEncoder().encode(from);
+  const t = new TextEncoder().encode(text);
+  return Uint8Array.from([0x0a, f.length & 0xff, f.length >> 8, ...f, t.length & 0xff, t.length >> 8, ...t]);
+}
+
+test('helpdesk texts are bounded in characters: decoding refuses more, encoding cuts', () => {
+  for (const c of ['a', 'é', '€', '😀']) {
+    const msg = decodeServerMessage(rawMessage(c.repeat(MAX_NAME), c.repeat(MAX_MESSAGE_TEXT)));
+    assert.equal(msg.type, 'Message');
+    assert.equal([...msg.from].length, MAX_NAME);
+    assert.equal([...msg.text].length, MAX_MESSAGE_TEXT);
+  }
+  assert.throws(() => decodeServerMessage(rawMessage('', '😀'.repeat(MAX_MESSAGE_TEXT + 1))), /text is longer than 2000 characters/);
+  assert.throws(() => decodeServerMessage(rawMessage('x'.repeat(MAX_NAME + 1), '')), /from is longer than 128 characters/);
+  const longName = new TextEncoder().encode('é'.repeat(MAX_NAME + 1));
+  assert.throws(
+    () => decodeServerMessage(Uint8Array.from([0x0d, 1, longName.length & 0xff, longName.length >> 8, ...longName])),
+    /shadow_of is longer than 128/,
+  );
+
+  const cut = decodeServerMessage(encodeServerMessage({ type: 'Message', from: 'ß'.repeat(500), text: '😀'.repeat(5000) }));
+  assert.deepEqual(cut, { type: 'Message', from: 'ß'.repeat(MAX_NAME), text: '😀'.repeat(MAX_MESSAGE_TEXT) });
+  const request = decodeServerMessage(encodeServerMessage({ type: 'ControlRequest', id: 1, from: 'é'.repeat(200) }));
+  assert.deepEqual(request, { type: 'ControlRequest', id: 1, from: 'é'.repeat(MAX_NAME) });
 });

@@ -74,13 +74,25 @@ impl Actor {
     }
 }
 
+/// Receives a copy of every audit entry the service writes (the gateway's audit file).
+pub type AuditMirror = Arc<dyn Fn(&AuditEntry) + Send + Sync>;
+
 /// The administration service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Admin {
     store: Store,
     key: Arc<SecretKey>,
     allow_insecure_certificates: bool,
     defaults: EffectivePolicy,
+    mirror: Option<AuditMirror>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("allow_insecure_certificates", &self.allow_insecure_certificates)
+            .finish_non_exhaustive()
+    }
 }
 
 fn now() -> Timestamp {
@@ -303,7 +315,14 @@ impl Admin {
             key,
             allow_insecure_certificates: false,
             defaults: EffectivePolicy::default(),
+            mirror: None,
         }
+    }
+
+    /// Also hands every audit entry to `mirror` (after it is stored).
+    pub fn with_audit_mirror(mut self, mirror: AuditMirror) -> Admin {
+        self.mirror = Some(mirror);
+        self
     }
 
     /// Whether hosts may use the `accept-any` certificate rule (demos and tests only).
@@ -375,6 +394,9 @@ impl Admin {
             address: actor.address.clone(),
             outcome,
         };
+        if let Some(mirror) = &self.mirror {
+            mirror(&entry);
+        }
         match self.store.append_audit(&entry).await {
             Ok(()) => result,
             Err(error) => {

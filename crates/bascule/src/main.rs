@@ -11,6 +11,7 @@
 mod admin_cli;
 mod backup;
 mod demo;
+mod report_cli;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -63,8 +64,35 @@ enum Command {
         /// The backup file.
         input: PathBuf,
     },
+    /// The daily report: indicators of a day (or the last N days), as a table, CSV or JSON.
+    Report(report_cli::ReportArgs),
+    /// Sites: named client-address ranges, for the report's bandwidth per site.
+    #[command(subcommand)]
+    Site(SiteCommand),
     #[command(flatten)]
     Admin(admin_cli::AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Add or replace a site.
+    Set {
+        /// Stable id (`mds-meaux`).
+        id: String,
+        /// Name shown in reports ("MDS Meaux").
+        #[arg(long)]
+        name: String,
+        /// Address ranges (CIDR), repeat or separate with commas: `--range 10.20.0.0/16`.
+        #[arg(long = "range", required = true)]
+        ranges: Vec<String>,
+    },
+    /// List the sites.
+    List,
+    /// Remove a site.
+    Remove {
+        /// The site.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,6 +134,23 @@ fn main() -> anyhow::Result<()> {
             let config = load_config(cli.config.as_deref())?;
             runtime()?.block_on(serve(config))
         }
+        Command::Report(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            runtime()?.block_on(async {
+                let store = bascule_store::Store::connect(&config.database_url()).await.context("opening the database")?;
+                store.migrate().await.context("bringing the database schema up to date")?;
+                bascule_admin::ensure_licence_capacity(&store).await.context("reading the licence capacity")?;
+                let tz = jiff::tz::TimeZone::get(&config.site.timezone)
+                    .with_context(|| format!("site.timezone {:?}", config.site.timezone))?;
+                let result = report_cli::run(&store, &tz, args, report_cli::lang_from_env()).await;
+                store.close().await;
+                result
+            })
+        }
+        Command::Site(command) => {
+            let config = load_config(cli.config.as_deref())?;
+            runtime()?.block_on(site(&config, command))
+        }
         Command::Admin(admin_cli::AdminCommand::Host(admin_cli::HostCommand::Pending { data_dir })) => {
             let data_dir = data_dir_of(data_dir, cli.config.as_deref())?;
             let pending = bascule_gateway::certstore::CertificateStore::new(&data_dir).pending()?;
@@ -145,6 +190,50 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `bascule site …`: validated with the report's own parser, audited.
+async fn site(config: &bascule_gateway::Config, command: SiteCommand) -> anyhow::Result<()> {
+    let store = bascule_store::Store::connect(&config.database_url()).await.context("opening the database")?;
+    store.migrate().await.context("bringing the database schema up to date")?;
+    let actor = admin_cli::cli_actor();
+    let audit = |action: &str, target: &str, outcome: &str| bascule_store::AuditEntry {
+        at: bascule_domain::time::Timestamp::from_unix_seconds(jiff::Timestamp::now().as_second()),
+        actor: actor.login.clone(),
+        action: action.into(),
+        target: target.into(),
+        address: None,
+        outcome: outcome.into(),
+    };
+    match command {
+        SiteCommand::Set { id, name, ranges } => {
+            let joined = ranges.join(",");
+            let parsed = match bascule_report::parse_ranges(&joined) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    store.append_audit(&audit("site.set", &id, "refused: invalid ranges")).await?;
+                    anyhow::bail!("{}", error.message(report_cli::lang_from_env()));
+                }
+            };
+            let ranges: Vec<String> = parsed.iter().map(ToString::to_string).collect();
+            store.upsert_site(&bascule_store::Site { id: id.clone(), name: name.clone(), ranges: ranges.clone() }).await?;
+            store.append_audit(&audit("site.set", &id, "ok")).await?;
+            println!("{id}\t{name}\t{}", ranges.join(", "));
+        }
+        SiteCommand::List => {
+            for site in store.list_sites().await? {
+                println!("{}\t{}\t{}", site.id, site.name, site.ranges.join(", "));
+            }
+        }
+        SiteCommand::Remove { id } => {
+            let removed = store.delete_site(&id).await?;
+            store.append_audit(&audit("site.remove", &id, if removed { "ok" } else { "refused: no such site" })).await?;
+            anyhow::ensure!(removed, "no site {id:?}");
+            println!("removed / supprimé : {id}");
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 /// The configuration named by `--config` (or `BASCULE_CONFIG`).

@@ -13,7 +13,10 @@
 use std::path::{Path, PathBuf};
 
 use bascule_fuzzing::wire::*;
-use bascule_proto::{ClientMessage, NoticeLevel, Rect, ServerMessage, TileCodec};
+use bascule_proto::{
+    ClientMessage, MAX_MESSAGE_TEXT, MAX_NAME, NoticeLevel, Rect, ServerMessage, TileCodec,
+    control_state,
+};
 use flate2::{Compress, Compression, FlushCompress};
 
 /// A persistent zlib stream, flushed at the end of each rectangle as VNC servers do.
@@ -533,6 +536,27 @@ fn client_seeds() -> Vec<(&'static str, Vec<u8>)> {
             }
             .encode(),
         ),
+        (
+            "control-reply-granted",
+            ClientMessage::ControlReply {
+                id: 1,
+                granted: true,
+            }
+            .encode(),
+        ),
+        (
+            "control-reply-refused",
+            ClientMessage::ControlReply {
+                id: 0x0102_0304,
+                granted: false,
+            }
+            .encode(),
+        ),
+        ("control-request", ClientMessage::ControlRequest.encode()),
+        (
+            "control-release",
+            ClientMessage::ControlRelease { id: 1 }.encode(),
+        ),
     ]
 }
 
@@ -638,6 +662,70 @@ fn server_seeds() -> Vec<(&'static str, Vec<u8>)> {
             "clipboard",
             ServerMessage::Clipboard {
                 text: "texte".into(),
+            }
+            .encode(),
+        ),
+        (
+            "message",
+            ServerMessage::Message {
+                from: "Aïcha (assistance)".into(),
+                text: "Je redémarre votre session à midi.".into(),
+            }
+            .encode(),
+        ),
+        (
+            "message-longest",
+            ServerMessage::Message {
+                from: "é".repeat(MAX_NAME),
+                text: "€".repeat(MAX_MESSAGE_TEXT),
+            }
+            .encode(),
+        ),
+        (
+            "control-request",
+            ServerMessage::ControlRequest {
+                id: 1,
+                from: "Zoé".into(),
+            }
+            .encode(),
+        ),
+        (
+            "control-state-pending",
+            ServerMessage::ControlState {
+                id: 1,
+                state: control_state::PENDING,
+            }
+            .encode(),
+        ),
+        (
+            "control-state-granted",
+            ServerMessage::ControlState {
+                id: 1,
+                state: control_state::GRANTED,
+            }
+            .encode(),
+        ),
+        (
+            "control-state-refused",
+            ServerMessage::ControlState {
+                id: 2,
+                state: control_state::REFUSED,
+            }
+            .encode(),
+        ),
+        (
+            "control-state-ended",
+            ServerMessage::ControlState {
+                id: 1,
+                state: control_state::ENDED,
+            }
+            .encode(),
+        ),
+        (
+            "view-mode",
+            ServerMessage::ViewMode {
+                read_only: true,
+                shadow_of: "Jérôme Martin".into(),
             }
             .encode(),
         ),

@@ -1,7 +1,10 @@
 //! The oracles: one function per fuzz target, panicking only on a broken invariant.
 
 use bascule_display::{Canvas, Framebuffer, decode_png};
-use bascule_proto::{ClientMessage, DecodeError, MAX_CLIENT_MESSAGE, Rect, ServerMessage};
+use bascule_proto::{
+    ClientMessage, DecodeError, MAX_CLIENT_MESSAGE, MAX_MESSAGE_TEXT, MAX_NAME, Rect,
+    ServerMessage, control_state,
+};
 use bascule_rfb::{Client, Config, Error, Event};
 
 use crate::wire::{FB_HEIGHT, FB_WIDTH, handshake_none};
@@ -347,8 +350,15 @@ fn check_senders(client: &mut Client, (width, height): (u16, u16)) {
 /// Fuzz target `client_message`: what a browser sends to the gateway.
 ///
 /// Decoding never panics; oversized input is refused; a decoded message re-encodes to exactly
-/// the input bytes (the format has no slack) and decodes again to the same value.
+/// the input bytes (the format has no slack) and decodes again to the same value. Then the
+/// value-first round trip of the helpdesk messages ([`helpdesk_client_round_trip`]) runs on
+/// fields taken from `data`.
 pub fn client_message(data: &[u8]) {
+    client_message_bytes(data);
+    helpdesk_client_round_trip(data);
+}
+
+fn client_message_bytes(data: &[u8]) {
     let decoded = ClientMessage::decode(data);
     if data.len() > MAX_CLIENT_MESSAGE {
         assert_eq!(
@@ -373,9 +383,17 @@ pub fn client_message(data: &[u8]) {
 
 /// Fuzz target `server_message`: what the gateway sends to the viewer.
 ///
-/// Same round trip as [`client_message`]; then the message is drawn on a small [`Canvas`] that
-/// must not panic, and whose pixels must show the message when it draws successfully.
+/// Same round trip as [`client_message`], and a decoded message respects the protocol's bounds
+/// (helpdesk texts, control states); then the message is drawn on a small [`Canvas`] that must not
+/// panic, and whose pixels must show the message when it draws successfully (the helpdesk
+/// messages leave it unchanged). Then the value-first round trip of the helpdesk messages
+/// ([`helpdesk_server_round_trip`]) runs on fields taken from `data`.
 pub fn server_message(data: &[u8]) {
+    server_message_bytes(data);
+    helpdesk_server_round_trip(data);
+}
+
+fn server_message_bytes(data: &[u8]) {
     let message = match ServerMessage::decode(data) {
         Ok(message) => message,
         Err(e) => return check_error(&e),
@@ -387,7 +405,155 @@ pub fn server_message(data: &[u8]) {
         Ok(&message),
         "round trip changed the message"
     );
+    check_bounds(&message);
     apply_to_canvas(&message);
+}
+
+/// What a decoded helpdesk message must respect.
+fn check_bounds(message: &ServerMessage) {
+    let chars = |text: &str| text.chars().count();
+    match message {
+        ServerMessage::Message { from, text } => {
+            assert!(
+                chars(from) <= MAX_NAME,
+                "Message sender of {} chars",
+                chars(from)
+            );
+            assert!(
+                chars(text) <= MAX_MESSAGE_TEXT,
+                "Message text of {} chars",
+                chars(text)
+            );
+        }
+        ServerMessage::ControlRequest { from, .. } => {
+            assert!(
+                chars(from) <= MAX_NAME,
+                "ControlRequest sender of {} chars",
+                chars(from)
+            );
+        }
+        ServerMessage::ControlState { state, .. } => {
+            assert!(*state <= control_state::ENDED, "ControlState state {state}");
+        }
+        ServerMessage::ViewMode { shadow_of, .. } => {
+            assert!(
+                chars(shadow_of) <= MAX_NAME,
+                "ViewMode name of {} chars",
+                chars(shadow_of)
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Message fields derived from fuzz bytes: an id, a byte for flags and states, and two texts of
+/// lengths chosen by the input, from 0 to well past their limits.
+struct Fields {
+    id: u32,
+    byte: u8,
+    name: String,
+    text: String,
+}
+
+impl Fields {
+    fn new(data: &[u8]) -> Fields {
+        let at = |i: usize| data.get(i).copied().unwrap_or(0);
+        let lossy = String::from_utf8_lossy(data.get(8..).unwrap_or_default());
+        let name_len = usize::from(at(5));
+        let text_len = usize::from(u16::from_le_bytes([at(6), at(7)])) % (2 * MAX_MESSAGE_TEXT);
+        Fields {
+            id: u32::from_le_bytes([at(0), at(1), at(2), at(3)]),
+            byte: at(4),
+            name: lossy.chars().cycle().take(name_len).collect(),
+            text: lossy.chars().rev().cycle().take(text_len).collect(),
+        }
+    }
+}
+
+/// `text` cut to `max` characters, as the encoder does.
+fn cut(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// Value-first round trip of the server helpdesk messages: `decode(encode(m))` gives `m` back,
+/// with its texts cut to their limits; an invalid control state is refused by the decoder.
+pub fn helpdesk_server_round_trip(data: &[u8]) {
+    let f = Fields::new(data);
+    let state = f.byte % 8;
+    let cases = [
+        (
+            ServerMessage::Message {
+                from: f.name.clone(),
+                text: f.text.clone(),
+            },
+            Ok(ServerMessage::Message {
+                from: cut(&f.name, MAX_NAME),
+                text: cut(&f.text, MAX_MESSAGE_TEXT),
+            }),
+        ),
+        (
+            ServerMessage::ControlRequest {
+                id: f.id,
+                from: f.text.clone(),
+            },
+            Ok(ServerMessage::ControlRequest {
+                id: f.id,
+                from: cut(&f.text, MAX_NAME),
+            }),
+        ),
+        (
+            ServerMessage::ControlState { id: f.id, state },
+            if state <= control_state::ENDED {
+                Ok(ServerMessage::ControlState { id: f.id, state })
+            } else {
+                Err(DecodeError::InvalidValue("control state"))
+            },
+        ),
+        (
+            ServerMessage::ViewMode {
+                read_only: f.byte & 1 == 1,
+                shadow_of: f.name.clone(),
+            },
+            Ok(ServerMessage::ViewMode {
+                read_only: f.byte & 1 == 1,
+                shadow_of: cut(&f.name, MAX_NAME),
+            }),
+        ),
+    ];
+    for (message, expected) in cases {
+        let bytes = message.encode();
+        assert_eq!(
+            ServerMessage::decode(&bytes),
+            expected,
+            "{message:?} does not come back"
+        );
+        if expected.is_ok() {
+            // What decodes is a fixed point: the bytes-first oracle holds on it too.
+            server_message_bytes(&bytes);
+        }
+    }
+}
+
+/// Value-first round trip of the client helpdesk messages.
+pub fn helpdesk_client_round_trip(data: &[u8]) {
+    let f = Fields::new(data);
+    let cases = [
+        ClientMessage::ControlReply {
+            id: f.id,
+            granted: f.byte & 1 == 1,
+        },
+        ClientMessage::ControlRequest,
+        ClientMessage::ControlRelease { id: f.id },
+    ];
+    for message in cases {
+        let bytes = message.encode();
+        assert_eq!(
+            ClientMessage::decode(&bytes).as_ref(),
+            Ok(&message),
+            "{message:?} does not come back"
+        );
+        client_message_bytes(&bytes);
+    }
 }
 
 fn check_error(e: &DecodeError) {

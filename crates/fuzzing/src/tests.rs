@@ -1,10 +1,14 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::oracles::{
-    client_message, rfb_after_handshake, rfb_from_start, rfb_server_stream, server_message,
+    client_message, helpdesk_client_round_trip, helpdesk_server_round_trip, rfb_after_handshake,
+    rfb_from_start, rfb_server_stream, server_message,
 };
 use crate::wire::*;
-use bascule_proto::{ClientMessage, NoticeLevel, Rect, ServerMessage, TileCodec};
+use bascule_proto::{
+    ClientMessage, MAX_MESSAGE_TEXT, MAX_NAME, NoticeLevel, Rect, ServerMessage, TileCodec,
+    control_state,
+};
 
 fn raw_rect(x: u16, y: u16, w: u16, h: u16) -> Vec<u8> {
     let mut v = rect(x, y, w, h, enc::RAW);
@@ -106,6 +110,16 @@ fn client_messages() {
         ClientMessage::Clipboard {
             text: "çà".into()
         },
+        ClientMessage::ControlReply {
+            id: 3,
+            granted: true,
+        },
+        ClientMessage::ControlReply {
+            id: u32::MAX,
+            granted: false,
+        },
+        ClientMessage::ControlRequest,
+        ClientMessage::ControlRelease { id: 3 },
     ];
     for message in samples {
         let bytes = message.encode();
@@ -117,6 +131,9 @@ fn client_messages() {
     client_message(&[]);
     client_message(&[0x86, 0xff]);
     client_message(&vec![0x86; bascule_proto::MAX_CLIENT_MESSAGE + 1]);
+    client_message(&[0x87, 1, 0, 0, 0, 2]);
+    client_message(&[0x88, b'{', b'}']);
+    client_message(&[0x89, 1]);
 }
 
 #[test]
@@ -200,6 +217,30 @@ fn server_messages() {
             detail: "c".into(),
         },
         ServerMessage::Clipboard { text: "€".into() },
+        ServerMessage::Message {
+            from: "Aïcha".into(),
+            text: "Redémarrage à midi".into(),
+        },
+        ServerMessage::Message {
+            from: "n".repeat(MAX_NAME),
+            text: "€".repeat(MAX_MESSAGE_TEXT),
+        },
+        ServerMessage::ControlRequest {
+            id: 1,
+            from: "Zoé".into(),
+        },
+        ServerMessage::ControlState {
+            id: 1,
+            state: control_state::GRANTED,
+        },
+        ServerMessage::ControlState {
+            id: 1,
+            state: control_state::ENDED,
+        },
+        ServerMessage::ViewMode {
+            read_only: true,
+            shadow_of: "Jérôme".into(),
+        },
     ];
     for message in samples {
         let bytes = message.encode();
@@ -210,4 +251,31 @@ fn server_messages() {
     }
     server_message(&[0x02, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
     server_message(&[0x42]);
+    // Refused helpdesk messages: a state out of range, a text one character too long.
+    server_message(&[0x0c, 1, 0, 0, 0, 4]);
+    let mut long = vec![0x0a, 0, 0];
+    long.extend_from_slice(&2001u16.to_le_bytes());
+    long.extend_from_slice(&[b'a'; 2001]);
+    assert!(ServerMessage::decode(&long).is_err());
+    server_message(&long);
+}
+
+#[test]
+fn helpdesk_value_round_trips() {
+    // Short and empty inputs, multi-byte and invalid UTF-8, texts past their limits.
+    let mut inputs: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![1, 2, 3],
+        [&[7, 0, 0, 0, 0xff, 200, 0xd0, 0x07][..], "é€😀".as_bytes()].concat(),
+        [&[1, 0, 0, 0, 3, 129, 0xd1, 0x07][..], b"\xff\xfe abc"].concat(),
+    ];
+    for byte in 0..8u8 {
+        inputs.push(vec![9, 9, 9, 9, byte, 128, 0xff, 0xff, b'x']);
+    }
+    for data in &inputs {
+        helpdesk_server_round_trip(data);
+        helpdesk_client_round_trip(data);
+        server_message(data);
+        client_message(data);
+    }
 }

@@ -64,3 +64,28 @@ fn client_message() {
 fn server_message() {
     replay("server_message", oracles::server_message);
 }
+
+/// Type bytes of the corpus inputs of `target` that `decodes` accepts.
+fn decoded_types(target: &str, decodes: fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut types: Vec<u8> = inputs(&fuzz_dir().join("corpus").join(target))
+        .iter()
+        .map(|path| std::fs::read(path).unwrap())
+        .filter(|data| decodes(data))
+        .map(|data| data[0])
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
+#[test]
+fn the_corpus_has_a_valid_input_of_every_message_type() {
+    let server = decoded_types("server_message", |d| {
+        bascule_proto::ServerMessage::decode(d).is_ok()
+    });
+    assert_eq!(server, (0x01..=0x0d).collect::<Vec<u8>>(), "server_message");
+    let client = decoded_types("client_message", |d| {
+        bascule_proto::ClientMessage::decode(d).is_ok()
+    });
+    assert_eq!(client, (0x81..=0x89).collect::<Vec<u8>>(), "client_message");
+}

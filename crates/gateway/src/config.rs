@@ -50,6 +50,12 @@ pub struct Config {
     /// Host health checks.
     #[serde(default)]
     pub health: HealthSettings,
+    /// Who may read `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    /// The daily report.
+    #[serde(default)]
+    pub report: ReportSettings,
     /// Seed: local accounts written into the database at start.
     #[serde(default, rename = "user")]
     pub users: Vec<UserConfig>,
@@ -205,6 +211,69 @@ pub struct HealthSettings {
 impl Default for HealthSettings {
     fn default() -> Self {
         HealthSettings { enabled: true, interval_secs: 10, timeout_secs: 3, failures: 2 }
+    }
+}
+
+/// The daily report: when it runs, and where it is mailed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// A cron expression in the site's time zone (default `0 17 * * *`: 17:00 every day).
+    pub schedule: String,
+    /// Mail the report when set.
+    pub smtp: Option<SmtpConfig>,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings { schedule: bascule_report::DEFAULT_SCHEDULE.into(), smtp: None }
+    }
+}
+
+/// The SMTP server the daily report is mailed through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Server name.
+    pub host: String,
+    /// Port (587 with STARTTLS, 465 with TLS).
+    pub port: u16,
+    /// `starttls` (default), `tls` or `none`.
+    #[serde(default)]
+    pub security: bascule_report::SmtpSecurity,
+    /// Login, if the server wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Its password, encrypted (`bascule secret encrypt`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Sender.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// `fr` (default) or `en`.
+    #[serde(default = "default_report_lang")]
+    pub lang: String,
+}
+
+fn default_report_lang() -> String {
+    "fr".into()
+}
+
+/// Who may read the Prometheus `/metrics` route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// A bearer token (`Authorization: Bearer …`), encrypted with `bascule secret encrypt`.
+    pub token: Option<String>,
+    /// Client addresses allowed without a token (default: loopback only).
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        let loopback = |text: &str| text.parse::<ipnet::IpNet>().ok();
+        MetricsSettings { token: None, allow: ["127.0.0.0/8", "::1/128"].into_iter().filter_map(loopback).collect() }
     }
 }
 

@@ -52,6 +52,15 @@ pub(crate) struct Launch {
     pub(crate) rejoin: bool,
 }
 
+/// What a launch ticket opens.
+#[derive(Debug, Clone)]
+pub(crate) enum Ticket {
+    /// The user's own session.
+    Launch(Box<Launch>),
+    /// A helpdesk shadow of someone's live session.
+    Shadow { session: String, agent_login: String, agent_name: String, owner_name: String },
+}
+
 /// Why a launch did not go ahead: the broker's refusal, or a fault on our side.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LaunchError {
@@ -112,7 +121,14 @@ impl ControlPlane {
         };
         let admin = Arc::new(
             bascule_admin::Admin::new(store.clone(), key.clone())
-                .allow_insecure_certificates(config.allow_insecure_certificates),
+                .allow_insecure_certificates(config.allow_insecure_certificates)
+                .with_audit_mirror({
+                    let file = file_audit.clone();
+                    Arc::new(move |entry: &AuditEntry| {
+                        let address = entry.address.as_deref().and_then(|a| a.parse().ok());
+                        file.record(&entry.actor, &entry.action, &entry.target, address, &entry.outcome);
+                    })
+                }),
         );
         let plane = ControlPlane {
             store,
@@ -549,11 +565,21 @@ pub(crate) async fn record_session(plane: Arc<ControlPlane>, live: Arc<LiveSessi
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut recorded_active = false;
     let mut had_viewer = false;
+    let mut ticks: u32 = 0;
     loop {
+        ticks = ticks.wrapping_add(1);
+        if ticks % 20 == 0 {
+            save_stats(&plane, &live, &id).await;
+        }
         let state = states.borrow_and_update().clone();
         match state {
             LiveState::Ended { code, detail } => {
                 let at_code = code;
+                if !detail.is_empty() {
+                    live.lock_stats().last_error = Some(format!("{code}: {detail}"));
+                }
+                save_stats(&plane, &live, &id).await;
+                crate::metrics::session_end(at_code);
                 let outcome = end_of(at_code, recorded_active || had_viewer);
                 let ok = match outcome {
                     Outcome::Keep => {
@@ -577,7 +603,8 @@ pub(crate) async fn record_session(plane: Arc<ControlPlane>, live: Arc<LiveSessi
                 return;
             }
             LiveState::Active { .. } => {
-                let viewers = live.lock_display().viewer_count();
+                // Only the user's own viewers count: a helpdesk shadow does not make it active.
+                let viewers = live.owner_viewers.load(std::sync::atomic::Ordering::Relaxed);
                 if viewers > 0 {
                     had_viewer = true;
                 }
@@ -823,5 +850,36 @@ mod tests {
         assert!(matches!(record.state(), SessionState::Failed { reason: FailReason::TimedOut, .. }));
         assert!(plane.store.live_sessions().await.expect("live").is_empty());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+impl ControlPlane {
+    /// The named sites, ready to place addresses (the report's own rules).
+    pub(crate) async fn sites(&self) -> bascule_report::SiteMap {
+        bascule_report::SiteMap::new(&self.store.list_sites().await.unwrap_or_default())
+    }
+}
+
+/// The name of the site whose ranges contain `address`, or "".
+pub(crate) fn site_of(sites: &bascule_report::SiteMap, address: IpAddr) -> String {
+    sites.site_of(address).and_then(|i| sites.sites().get(i)).map(|(_, name)| name.clone()).unwrap_or_default()
+}
+
+/// Writes a live session's counters and round-trip histogram to its record's statistics.
+pub(crate) async fn save_stats(plane: &ControlPlane, live: &LiveSession, id: &SessionId) {
+    let stats = {
+        let s = live.lock_stats();
+        bascule_store::SessionStats {
+            session: id.clone(),
+            client_address: s.client_address.map(|a| a.to_string()),
+            bytes_to_client: s.bytes_to_client,
+            bytes_from_client: s.bytes_from_client,
+            frames: s.frames,
+            rtt_buckets: s.rtt.to_counts(),
+            updated_at: now(),
+        }
+    };
+    if let Err(error) = plane.store.upsert_session_stats(&stats).await {
+        tracing::warn!(%error, session = %id, "cannot save the session's statistics");
     }
 }

@@ -21,6 +21,9 @@ const LOGIN_CSRF_COOKIE: &str = "bascule_login_csrf";
 const LANG_COOKIE: &str = "bascule_lang";
 const MFA_COOKIE: &str = "bascule_mfa";
 
+/// Tokens that tell shadow viewers apart within a session.
+static SHADOW_TOKENS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 #[derive(rust_embed::RustEmbed)]
 #[folder = "../../web/static/"]
 struct Static;
@@ -36,10 +39,14 @@ pub(crate) fn app(state: AppState) -> Router {
         .route("/lang/{code}", get(switch_lang))
         .route("/view/{resource}", get(viewer_page))
         .route("/api/launch", post(launch))
+        .route("/api/shadow", post(shadow))
+        .route("/console/shadow/{id}", get(shadow_page))
+        .nest("/console", crate::console::router().merge(crate::incidents::router()).merge(crate::report::router()))
         .route("/ws", get(websocket))
         .route("/static/{*path}", get(static_file))
         .route("/icon/{resource}", get(resource_icon))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(crate::metrics::route))
         .nest_service("/api/v1", crate::api::router(state.clone()))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
@@ -242,6 +249,12 @@ async fn login_submit(
         return render_login(lang, StatusCode::FORBIDDEN, username, Some("login.csrf"));
     }
     let refuse = |status, key, outcome: &'static str| async move {
+        crate::metrics::login(match key {
+            "login.throttled" => "throttled",
+            "login.locked" => "locked",
+            "login.disabled" => "disabled",
+            _ => "failure",
+        });
         plane.audit(username, "login", "portal", Some(peer.ip()), outcome).await;
         render_login(lang, status, username, Some(key))
     };
@@ -254,12 +267,16 @@ async fn login_submit(
         Ok(Some(user)) => user,
         Ok(None) => {
             return match state.auth.failure(username, peer.ip(), Instant::now()) {
-                Gate::Locked => refuse(StatusCode::LOCKED, "login.locked", "failure: wrong credentials, account locked").await,
+                Gate::Locked => {
+                    crate::metrics::lockout();
+                    refuse(StatusCode::LOCKED, "login.locked", "failure: wrong credentials, account locked").await
+                }
                 _ => refuse(StatusCode::UNAUTHORIZED, "login.failed", "failure: wrong credentials").await,
             };
         }
         Err(error) => {
             tracing::error!(%error, "login check failed");
+            crate::metrics::login("error");
             plane.audit(username, "login", "portal", Some(peer.ip()), &format!("error: {error}")).await;
             return render_login(lang, StatusCode::SERVICE_UNAVAILABLE, username, Some("login.unavailable"));
         }
@@ -301,6 +318,7 @@ async fn finish_login(
     extra_cookies: Vec<HeaderValue>,
 ) -> Response {
     state.auth.unlock(&user.login);
+    crate::metrics::login("success");
     let session = state.auth.open_session(user.id.as_str(), password, Instant::now());
     state.plane.audit(&user.login, "login", "portal", Some(peer.ip()), "success").await;
     let mut response = Redirect::to("/").into_response();
@@ -420,7 +438,9 @@ async fn totp_submit(
         Err(error) => {
             let outcome = format!("failure: totp {error}");
             plane.audit(&pending.login, "login.totp", "portal", Some(peer.ip()), &outcome).await;
+            crate::metrics::login("failure");
             if state.auth.failure(&pending.login, peer.ip(), Instant::now()) == Gate::Locked {
+                crate::metrics::lockout();
                 state.auth.end_mfa(token);
                 return render_login(lang, StatusCode::LOCKED, &pending.login, Some("login.locked"));
             }
@@ -748,7 +768,7 @@ async fn launch(
     };
     if !request.extra.is_empty() {
         let fields: Vec<&str> = request.extra.keys().map(String::as_str).collect();
-        let outcome = format!("refused: client named {}", fields.join(", "));
+        let outcome = format!("refused: client_target: client named {}", fields.join(", "));
         plane.audit(&login, "launch", &request.resource, Some(peer.ip()), &outcome).await;
         return json_error(lang, StatusCode::BAD_REQUEST, "launch.client_target");
     }
@@ -765,13 +785,15 @@ async fn launch(
                 started.elapsed().as_millis()
             );
             plane.audit(&login, "launch", &request.resource, Some(peer.ip()), &outcome).await;
+            crate::metrics::launch(if launch.rejoin { "rejoin" } else { "start" }, "");
             let session_id = launch.session.to_string();
-            let ticket = state.auth.issue_ticket(&session, launch, Instant::now());
+            let ticket = state.auth.issue_ticket(&session, crate::control::Ticket::Launch(Box::new(launch)), Instant::now());
             axum::Json(serde_json::json!({ "ticket": ticket, "ws": format!("/ws?ticket={ticket}"), "session": session_id }))
                 .into_response()
         }
         Err(error) => {
             let outcome = format!("refused: {}: {error}", error.code());
+            crate::metrics::launch("refused", error.code());
             plane.audit(&login, "launch", &request.resource, Some(peer.ip()), &outcome).await;
             if matches!(error, LaunchError::Store(_) | LaunchError::BadSettings(_)) {
                 tracing::error!(%error, resource = %request.resource, "launch failed");
@@ -812,9 +834,24 @@ async fn websocket(
         return json_error(lang, StatusCode::FORBIDDEN, "error.csrf");
     }
     let login = login_of(&state, &session).await;
-    let Some(launch) = state.auth.redeem_ticket(&query.ticket, &session.id, Instant::now()) else {
+    let Some(ticket) = state.auth.redeem_ticket(&query.ticket, &session.id, Instant::now()) else {
         state.plane.audit(&login, "connect", "-", Some(peer.ip()), "refused: invalid, expired or used ticket").await;
         return json_error(lang, StatusCode::FORBIDDEN, "error.ticket");
+    };
+    let launch = match ticket {
+        crate::control::Ticket::Launch(launch) => *launch,
+        crate::control::Ticket::Shadow { session: shadowed, agent_login, agent_name, owner_name } => {
+            let Some(live) = state.sessions.live(&shadowed) else {
+                state.plane.audit(&login, "session.shadow", &shadowed, Some(peer.ip()), "refused: the session ended").await;
+                return json_error(lang, StatusCode::NOT_FOUND, "error.shadow_gone");
+            };
+            state.plane.audit(&login, "session.shadow", &shadowed, Some(peer.ip()), "started").await;
+            let token = SHADOW_TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let role = crate::session::ViewerRole::Shadow { token, agent_login, agent_name, owner_name };
+            return upgrade
+                .max_message_size(bascule_proto::MAX_CLIENT_MESSAGE * 4)
+                .on_upgrade(move |socket| crate::ws::run_viewer(socket, state, live, role));
+        }
     };
     let Launch { session: record_id, resource, target, password, username, passthrough, .. } = launch;
     let name = match state.plane.store.get_resource(&resource).await {
@@ -836,13 +873,94 @@ async fn websocket(
         target,
     };
     let (live, fresh) = state.sessions.attach(opening, credentials, &state.config.sessions);
+    live.lock_stats().client_address = Some(peer.ip());
     if fresh {
         tokio::spawn(crate::control::record_session(state.plane.clone(), live.clone(), record_id));
     }
     upgrade
         // A little above the protocol limit, so that we can close with a reason ourselves.
         .max_message_size(bascule_proto::MAX_CLIENT_MESSAGE * 4)
-        .on_upgrade(move |socket| crate::ws::run_viewer(socket, state, live))
+        .on_upgrade(move |socket| crate::ws::run_viewer(socket, state, live, crate::session::ViewerRole::Owner))
+}
+
+#[derive(Deserialize)]
+struct ShadowRequest {
+    session: String,
+}
+
+/// `POST /api/shadow`: a ticket for a read-only viewer of someone's live session (helpdesk).
+async fn shadow(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let lang = lang(&headers);
+    let agent = match crate::console::agent(&state, &headers).await {
+        Ok(agent) => agent,
+        Err(_) => return json_error(lang, StatusCode::FORBIDDEN, "error.forbidden"),
+    };
+    let token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !same_secret(token, &agent.session.csrf) || !same_origin(&headers) {
+        return json_error(lang, StatusCode::FORBIDDEN, "error.csrf");
+    }
+    let Ok(request) = serde_json::from_slice::<ShadowRequest>(&body) else {
+        return json_error(lang, StatusCode::BAD_REQUEST, "error.bad_request");
+    };
+    if !agent.user.can(bascule_domain::access::Action::ManageSessions) {
+        state.plane.audit(&agent.user.login, "session.shadow", &request.session, Some(peer.ip()), "refused: forbidden").await;
+        return json_error(lang, StatusCode::FORBIDDEN, "error.forbidden");
+    }
+    let Some(live) = state.sessions.live(&request.session) else {
+        state.plane.audit(&agent.user.login, "session.shadow", &request.session, Some(peer.ip()), "refused: no live session").await;
+        return json_error(lang, StatusCode::NOT_FOUND, "error.shadow_gone");
+    };
+    let owner_name = match state.plane.store.get_user_by_login(&live.user).await {
+        Ok(Some(user)) => user.display_name,
+        _ => live.user.clone(),
+    };
+    let ticket = crate::control::Ticket::Shadow {
+        session: request.session.clone(),
+        agent_login: agent.user.login.clone(),
+        agent_name: agent.user.display_name.clone(),
+        owner_name,
+    };
+    let ticket = state.auth.issue_ticket(&agent.session, ticket, Instant::now());
+    state.plane.audit(&agent.user.login, "session.shadow", &request.session, Some(peer.ip()), "ticket issued").await;
+    axum::Json(serde_json::json!({ "ticket": ticket, "ws": format!("/ws?ticket={ticket}"), "session": request.session }))
+        .into_response()
+}
+
+/// The viewer page, as a shadow of a live session.
+async fn shadow_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let agent = match crate::console::agent(&state, &headers).await {
+        Ok(agent) => agent,
+        Err(response) => return response,
+    };
+    let lang = agent.lang;
+    let Some(live) = state.sessions.live(&id) else {
+        return error_page(lang, StatusCode::NOT_FOUND, "error.shadow_gone");
+    };
+    let name = escape(&format!("{} — {}", live.user, live.name));
+    Html(format!(
+        r#"<!doctype html>
+<html lang="{code}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{name} · Bascule</title>
+<link rel="stylesheet" href="/static/viewer/viewer.css">
+</head>
+<body data-shadow="{id}" data-resource-name="{name}" data-csrf="{csrf}" data-portal-url="/console/sessions">
+<div id="bascule-viewer"></div>
+<script type="module" src="/static/viewer/main.js"></script>
+</body>
+</html>"#,
+        code = lang.code(),
+        id = escape(&id),
+        csrf = agent.session.csrf,
+    ))
+    .into_response()
 }
 
 async fn static_file(Path(path): Path<String>) -> Response {

@@ -134,6 +134,10 @@ pub(crate) fn t(lang: Lang, key: &str) -> &'static str {
             "Requête refusée : le navigateur ne choisit ni serveur, ni port, ni identifiants.",
             "Request refused: the browser does not choose a server, a port or credentials.",
         ),
+        "error.shadow_gone" => (
+            "Cette session n'est plus ouverte sur cette passerelle.",
+            "This session is no longer open on this gateway.",
+        ),
         "error.ticket" => (
             "Ce lien de connexion n'est plus valable (déjà utilisé ou expiré). Relancez depuis le portail.",
             "This connection link is no longer valid (already used or expired). Launch again from the portal.",

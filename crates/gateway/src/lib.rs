@@ -11,7 +11,11 @@ mod audit;
 pub mod certstore;
 mod auth;
 pub mod config;
+mod console;
 mod control;
+mod incidents;
+mod metrics;
+mod report;
 mod http;
 mod i18n;
 mod rdp_backend;
@@ -121,6 +125,12 @@ impl Gateway {
                 key.decrypt(sealed).map_err(|source| StartError::Secret { resource: resource.id.clone(), source })?;
             }
         }
+        let metrics_token = match &config.metrics.token {
+            Some(sealed) => Some(Arc::new(
+                key.decrypt(sealed).map_err(|source| StartError::Secret { resource: "metrics.token".into(), source })?,
+            )),
+            None => None,
+        };
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|source| StartError::Bind { address: config.listen, source })?;
         listener.set_nonblocking(true).map_err(prepare("the listener"))?;
@@ -128,12 +138,14 @@ impl Gateway {
         let plane = control::ControlPlane::open(config.clone(), key, audit.clone())
             .await
             .map_err(|e| StartError::ControlPlane(e.to_string()))?;
+        metrics::handle();
         let state = state::AppState {
             auth: Arc::new(auth::Auth::new(config.login.clone())),
             config,
             sessions: Arc::new(session::Sessions::default()),
             plane: Arc::new(plane),
             needs_passwords: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            metrics_token,
             audit,
             stats: Arc::new(Stats::default()),
         };
@@ -163,9 +175,11 @@ impl Gateway {
         let app = http::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         self.state.refresh_needs_passwords().await;
         let housekeeping = tokio::spawn(control::housekeeping(self.state.clone()));
+        let reports = tokio::spawn(report::schedule(self.state.clone()));
         let task = tokio::spawn(async move {
             let result = server.serve(app).await;
             housekeeping.abort();
+            reports.abort();
             result
         });
         Ok(RunningGateway { address, handle, state: self.state, task })

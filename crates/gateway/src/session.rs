@@ -52,6 +52,140 @@ pub(crate) struct Target {
     pub(crate) idle_timeout: Option<Duration>,
 }
 
+/// What the console shows of a live session, and what its record keeps at the end.
+#[derive(Debug, Default)]
+pub(crate) struct LiveStats {
+    /// The browser's address (the latest viewer's).
+    pub(crate) client_address: Option<std::net::IpAddr>,
+    pub(crate) bytes_to_client: u64,
+    pub(crate) bytes_from_client: u64,
+    pub(crate) frames: u64,
+    /// The last frame's round trip.
+    pub(crate) rtt_last: Option<Duration>,
+    /// Every round trip, in milliseconds, bucketed (`bascule_report::RttHistogram`).
+    pub(crate) rtt: bascule_report::RttHistogram,
+    /// A session-level error worth showing to the helpdesk (the end's cause).
+    pub(crate) last_error: Option<String>,
+    /// (when, bytes to client so far), about one per second, for the current rate.
+    rate: std::collections::VecDeque<(Instant, u64)>,
+    /// When recent frames were sent, for the frame rate.
+    frame_times: std::collections::VecDeque<Instant>,
+}
+
+impl LiveStats {
+    pub(crate) fn frame_sent(&mut self, at: Instant) {
+        self.frames += 1;
+        self.frame_times.push_back(at);
+        while self.frame_times.front().is_some_and(|t| at.duration_since(*t) > Duration::from_secs(5)) {
+            self.frame_times.pop_front();
+        }
+        let due = self.rate.back().is_none_or(|(t, _)| at.duration_since(*t) >= Duration::from_secs(1));
+        if due {
+            self.rate.push_back((at, self.bytes_to_client));
+            while self.rate.len() > 11 {
+                self.rate.pop_front();
+            }
+        }
+    }
+
+    /// Kilobits per second to the browser over the last ten seconds or so.
+    pub(crate) fn kbit_per_s(&self, now: Instant) -> f64 {
+        match self.rate.front() {
+            Some((t, bytes)) if now.duration_since(*t) > Duration::from_millis(500) => {
+                (self.bytes_to_client - bytes) as f64 * 8.0 / 1000.0 / now.duration_since(*t).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Frames per second over the last five seconds.
+    pub(crate) fn fps(&self, now: Instant) -> f64 {
+        let recent = self.frame_times.iter().filter(|t| now.duration_since(**t) <= Duration::from_secs(5)).count();
+        recent as f64 / 5.0
+    }
+}
+
+/// Something the helpdesk does to a session, fanned out to its viewers (`ws.rs` decides who
+/// sees what).
+#[derive(Debug, Clone)]
+pub(crate) enum SessionEvent {
+    /// A message for the session's owner.
+    Message { from: String, text: String },
+    /// A shadow asks the owner for control.
+    ControlRequest { id: u32, from: String },
+    /// Where control request `id` (of the shadow viewer `shadow`) stands.
+    ControlState { id: u32, state: u8, shadow: u64 },
+    /// The helpdesk disconnects the owner's viewers (the session stays, disconnected).
+    DisconnectOwners,
+}
+
+/// Who is looking at a session through one viewer.
+#[derive(Debug, Clone)]
+pub(crate) enum ViewerRole {
+    /// The session's own user.
+    Owner,
+    /// A helpdesk agent, read-only unless the owner grants control.
+    Shadow { token: u64, agent_login: String, agent_name: String, owner_name: String },
+}
+
+/// The control request of a session: at most one at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    next_id: u32,
+    /// (request id, shadow viewer token, granted).
+    current: Option<(u32, u64, bool)>,
+}
+
+impl Control {
+    /// A new request by shadow `token`; `None` while another is pending or granted.
+    pub(crate) fn request(&mut self, token: u64) -> Option<u32> {
+        if self.current.is_some() {
+            return None;
+        }
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.current = Some((self.next_id, token, false));
+        Some(self.next_id)
+    }
+
+    /// The owner's answer; returns the shadow concerned when `id` is the pending request.
+    pub(crate) fn answer(&mut self, id: u32, granted: bool) -> Option<u64> {
+        match self.current {
+            Some((current, token, false)) if current == id => {
+                self.current = if granted { Some((current, token, true)) } else { None };
+                Some(token)
+            }
+            _ => None,
+        }
+    }
+
+    /// Ends request `id` (released by either side); returns the shadow concerned.
+    pub(crate) fn release(&mut self, id: u32) -> Option<u64> {
+        match self.current {
+            Some((current, token, _)) if current == id => {
+                self.current = None;
+                Some(token)
+            }
+            _ => None,
+        }
+    }
+
+    /// Ends whatever request shadow `token` holds (it left); returns the request id.
+    pub(crate) fn release_shadow(&mut self, token: u64) -> Option<u32> {
+        match self.current {
+            Some((id, holder, _)) if holder == token => {
+                self.current = None;
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether shadow `token` holds control now.
+    pub(crate) fn granted_to(&self, token: u64) -> bool {
+        matches!(self.current, Some((_, holder, true)) if holder == token)
+    }
+}
+
 /// One backend connection and its display.
 #[derive(Debug)]
 pub(crate) struct LiveSession {
@@ -70,11 +204,35 @@ pub(crate) struct LiveSession {
     pub(crate) target: Target,
     /// When a viewer last sent a key, a pointer event or a clipboard (for the idle timeout).
     pub(crate) last_input: Mutex<Instant>,
+    /// Traffic, round trips and frame rate.
+    pub(crate) stats: Mutex<LiveStats>,
+    /// The helpdesk's messages and control requests, to the viewers.
+    pub(crate) events: tokio::sync::broadcast::Sender<SessionEvent>,
+    /// The control request, if any.
+    pub(crate) control: Mutex<Control>,
+    /// Viewers of the session's own user (shadows excluded): the record is *active* while
+    /// there is one.
+    pub(crate) owner_viewers: std::sync::atomic::AtomicUsize,
 }
 
 impl LiveSession {
     pub(crate) fn lock_display(&self) -> std::sync::MutexGuard<'_, Display> {
         self.display.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lock_control(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lock_stats(&self) -> std::sync::MutexGuard<'_, LiveStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records one frame's round trip.
+    pub(crate) fn record_rtt(&self, rtt: Duration) {
+        let mut stats = self.lock_stats();
+        stats.rtt_last = Some(rtt);
+        stats.rtt.record(u32::try_from(rtt.as_millis()).unwrap_or(u32::MAX));
     }
 
     pub(crate) fn bump(&self) {
@@ -124,6 +282,29 @@ pub(crate) struct Opening {
 impl Sessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveSession>>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The live connection of this session record, if any.
+    pub(crate) fn live(&self, session_id: &str) -> Option<Arc<LiveSession>> {
+        self.lock().get(session_id).filter(|s| !matches!(*s.state.borrow(), SessionState::Ended { .. })).cloned()
+    }
+
+    /// Sends a helpdesk message to the session's viewers; false when it has none here.
+    pub(crate) fn send_message(&self, session_id: &str, from: &str, text: &str) -> bool {
+        match self.live(session_id) {
+            Some(session) => {
+                session.events.send(SessionEvent::Message { from: from.to_owned(), text: text.to_owned() }).is_ok()
+            }
+            None => false,
+        }
+    }
+
+    /// Closes the owner's viewers (the session itself stays); false when it has none here.
+    pub(crate) fn disconnect_viewers(&self, session_id: &str) -> bool {
+        match self.live(session_id) {
+            Some(session) => session.events.send(SessionEvent::DisconnectOwners).is_ok(),
+            None => false,
+        }
     }
 
     /// Whether this session record has a live connection on this node.
@@ -181,6 +362,10 @@ impl Sessions {
             name: opening.display_name.clone(),
             target: opening.target.clone(),
             last_input: Mutex::new(Instant::now()),
+            stats: Mutex::new(LiveStats::default()),
+            events: tokio::sync::broadcast::Sender::new(32),
+            control: Mutex::new(Control::default()),
+            owner_viewers: std::sync::atomic::AtomicUsize::new(0),
             display: Mutex::new(Display::new(0, 0)),
             state: watch::Sender::new(SessionState::Connecting),
             changes: watch::Sender::new(0),
@@ -408,4 +593,29 @@ fn drain_events(session: &LiveSession, client: &mut bascule_rfb::Client, painted
         session.bump();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod control_tests {
+    use super::Control;
+
+    #[test]
+    fn one_request_at_a_time_and_only_the_owner_of_the_request_is_answered() {
+        let mut control = Control::default();
+        let id = control.request(7).expect("first request");
+        assert_eq!(control.request(8), None, "another shadow waits");
+        assert!(!control.granted_to(7), "pending is not granted");
+        assert_eq!(control.answer(id + 1, true), None, "a wrong id changes nothing");
+        assert_eq!(control.answer(id, true), Some(7));
+        assert!(control.granted_to(7) && !control.granted_to(8));
+        assert_eq!(control.answer(id, false), None, "already answered");
+        assert_eq!(control.release_shadow(8), None);
+        assert_eq!(control.release_shadow(7), Some(id), "the shadow left");
+        assert!(!control.granted_to(7));
+        let again = control.request(8).expect("free again");
+        assert_ne!(again, id);
+        assert_eq!(control.answer(again, false), Some(8));
+        assert!(!control.granted_to(8), "refused");
+        assert!(control.request(8).is_some(), "a refused request can be asked again");
+    }
 }

@@ -17,7 +17,7 @@ pub struct Stats {
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) config: Arc<Config>,
-    pub(crate) auth: Arc<Auth<crate::control::Launch>>,
+    pub(crate) auth: Arc<Auth<crate::control::Ticket>>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) stats: Arc<Stats>,
@@ -26,6 +26,8 @@ pub(crate) struct AppState {
     /// Whether some host passes the user's own password through (then the portal session keeps
     /// it in memory); refreshed by the housekeeping task.
     pub(crate) needs_passwords: Arc<std::sync::atomic::AtomicBool>,
+    /// The `/metrics` bearer token, decrypted.
+    pub(crate) metrics_token: Option<Arc<crate::secrets::Secret>>,
 }
 
 impl AppState {

@@ -1,9 +1,9 @@
 //! One viewer: a WebSocket between a browser and a live session.
 
-use crate::session::{Input, LiveSession, SessionState};
+use crate::session::{Input, LiveSession, SessionEvent, SessionState, ViewerRole};
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bascule_proto::{ClientMessage, DecodeError, NoticeLevel, ServerMessage, CODEC_PNG, VERSION};
+use bascule_proto::{ClientMessage, DecodeError, NoticeLevel, ServerMessage, CODEC_PNG, VERSION, control_state};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -26,6 +26,7 @@ fn bad_message(error: &DecodeError) -> Close {
 
 async fn send(socket: &mut WebSocket, state: &AppState, payload: Vec<u8>) -> Result<(), Close> {
     state.stats.bytes_to_clients.fetch_add(payload.len() as u64, Ordering::Relaxed);
+    crate::metrics::bytes_to_client(payload.len());
     socket.send(Message::Binary(payload.into())).await.map_err(|_| Close::Gone)
 }
 
@@ -34,8 +35,16 @@ async fn notice(socket: &mut WebSocket, state: &AppState, level: NoticeLevel, co
 }
 
 /// Runs a viewer until it or its session ends.
-pub(crate) async fn run_viewer(mut socket: WebSocket, state: AppState, session: Arc<LiveSession>) {
-    let outcome = serve_viewer(&mut socket, &state, &session).await;
+pub(crate) async fn run_viewer(mut socket: WebSocket, state: AppState, session: Arc<LiveSession>, role: ViewerRole) {
+    let outcome = serve_viewer(&mut socket, &state, &session, &role).await;
+    if let ViewerRole::Shadow { token, agent_login, .. } = &role {
+        // A shadow that leaves gives control back.
+        let released = session.lock_control().release_shadow(*token);
+        if let Some(id) = released {
+            let _ = session.events.send(SessionEvent::ControlState { id, state: control_state::ENDED, shadow: *token });
+            state.plane.audit(agent_login, "session.control", &session.id, None, "ended: the shadow left").await;
+        }
+    }
     if let Close::With { code, reason, notice: note } = outcome {
         if let Some((notice_code, detail)) = note {
             let _ = notice(&mut socket, &state, NoticeLevel::Error, notice_code, detail).await;
@@ -57,7 +66,7 @@ pub(crate) async fn run_viewer(mut socket: WebSocket, state: AppState, session: 
     }
 }
 
-async fn next_client_message(socket: &mut WebSocket) -> Result<Option<ClientMessage>, Close> {
+async fn next_client_message(socket: &mut WebSocket, session: &LiveSession) -> Result<Option<ClientMessage>, Close> {
     match socket.recv().await {
         None => Err(Close::Gone),
         // The socket's own limit (above the protocol's) refuses the message before we see it;
@@ -68,7 +77,11 @@ async fn next_client_message(socket: &mut WebSocket) -> Result<Option<ClientMess
             notice: Some(("viewer.bad_message", error.to_string())),
         }),
         Some(Err(_)) => Err(Close::Gone),
-        Some(Ok(Message::Binary(bytes))) => ClientMessage::decode(&bytes).map(Some).map_err(|e| bad_message(&e)),
+        Some(Ok(Message::Binary(bytes))) => {
+            crate::metrics::bytes_from_client(bytes.len());
+            session.lock_stats().bytes_from_client += bytes.len() as u64;
+            ClientMessage::decode(&bytes).map(Some).map_err(|e| bad_message(&e))
+        }
         Some(Ok(Message::Text(_))) => Err(Close::With {
             code: 1003,
             reason: "text messages are not part of the protocol".into(),
@@ -79,8 +92,8 @@ async fn next_client_message(socket: &mut WebSocket) -> Result<Option<ClientMess
     }
 }
 
-async fn serve_viewer(socket: &mut WebSocket, state: &AppState, session: &Arc<LiveSession>) -> Close {
-    match serve_viewer_inner(socket, state, session).await {
+async fn serve_viewer(socket: &mut WebSocket, state: &AppState, session: &Arc<LiveSession>, role: &ViewerRole) -> Close {
+    match serve_viewer_inner(socket, state, session, role).await {
         Ok(never) => match never {},
         Err(close) => close,
     }
@@ -90,9 +103,10 @@ async fn serve_viewer_inner(
     socket: &mut WebSocket,
     state: &AppState,
     session: &Arc<LiveSession>,
+    role: &ViewerRole,
 ) -> Result<std::convert::Infallible, Close> {
     // 1. The browser speaks first.
-    let hello = tokio::time::timeout(Duration::from_secs(10), next_client_message(socket))
+    let hello = tokio::time::timeout(Duration::from_secs(10), next_client_message(socket, session))
         .await
         .map_err(|_| Close::With { code: 1008, reason: "no hello".into(), notice: None })??;
     match hello {
@@ -124,7 +138,7 @@ async fn serve_viewer_inner(
         }
         tokio::select! {
             changed = states.changed() => if changed.is_err() { return Err(Close::Gone) },
-            message = next_client_message(socket) => { message?; }
+            message = next_client_message(socket, session) => { message?; }
         }
     };
     let max_in_flight = state.config.sessions.max_in_flight;
@@ -137,10 +151,18 @@ async fn serve_viewer_inner(
         name: session.name.clone(),
     }.encode()).await?;
 
+    if let ViewerRole::Shadow { owner_name, .. } = role {
+        send(socket, state, ServerMessage::ViewMode { read_only: true, shadow_of: owner_name.clone() }.encode()).await?;
+    }
+
     // 3. Attach to the display and run.
     let viewer = session.lock_display().add_viewer(max_in_flight);
-    let guard = ViewerGuard { session: session.clone(), viewer };
-    let result = viewer_loop(socket, state, session, guard.viewer, states).await;
+    let owner = matches!(role, ViewerRole::Owner);
+    if owner {
+        session.owner_viewers.fetch_add(1, Ordering::Relaxed);
+    }
+    let guard = ViewerGuard { session: session.clone(), viewer, owner };
+    let result = viewer_loop(socket, state, session, guard.viewer, states, role).await;
     drop(guard);
     result
 }
@@ -149,11 +171,15 @@ async fn serve_viewer_inner(
 struct ViewerGuard {
     session: Arc<LiveSession>,
     viewer: bascule_display::ViewerId,
+    owner: bool,
 }
 
 impl Drop for ViewerGuard {
     fn drop(&mut self) {
         self.session.lock_display().remove_viewer(self.viewer);
+        if self.owner {
+            self.session.owner_viewers.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -163,8 +189,14 @@ async fn viewer_loop(
     session: &Arc<LiveSession>,
     viewer: bascule_display::ViewerId,
     mut states: tokio::sync::watch::Receiver<SessionState>,
+    role: &ViewerRole,
 ) -> Result<std::convert::Infallible, Close> {
     let mut changes = session.changes.subscribe();
+    let mut events = session.events.subscribe();
+    let shadow_token = match role {
+        ViewerRole::Shadow { token, .. } => Some(*token),
+        ViewerRole::Owner => None,
+    };
     // The resource's clipboard policy, for each direction.
     let clipboard_in = session.target.clipboard_in;
     let clipboard_out = session.target.clipboard_out;
@@ -173,12 +205,22 @@ async fn viewer_loop(
     let ack_timeout = Duration::from_secs(state.config.sessions.ack_timeout_secs);
     let mut waiting_since: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // When each frame still in flight was planned, for the round-trip time.
+    let mut sent_at: std::collections::VecDeque<(u32, std::time::Instant)> = std::collections::VecDeque::new();
     loop {
         // Send a frame whenever the window allows; plan under the lock, encode outside it.
         let plan = session.lock_display().take_frame(viewer);
         if let Some(plan) = plan {
+            let encode_started = std::time::Instant::now();
+            sent_at.push_back((plan.seq(), encode_started));
+            if sent_at.len() > 64 {
+                sent_at.pop_front();
+            }
             let payloads = plan.encode();
+            crate::metrics::encode(encode_started.elapsed().as_secs_f64());
+            session.lock_stats().frame_sent(encode_started);
             for payload in payloads {
+                session.lock_stats().bytes_to_client += payload.len() as u64;
                 send(socket, state, payload).await?;
             }
         }
@@ -196,19 +238,100 @@ async fn viewer_loop(
             }
         }
         tokio::select! {
-            message = next_client_message(socket) => {
+            message = next_client_message(socket, session) => {
                 match message? {
                     Some(ClientMessage::FrameAck { seq }) => {
                         session.lock_display().handle_ack(viewer, seq).map_err(|e| Close::With {
                             code: 1007, reason: e.to_string(), notice: Some(("viewer.bad_message", e.to_string())),
                         })?;
                         waiting_since = None;
+                        while let Some(&(sent_seq, at)) = sent_at.front() {
+                            if sent_seq > seq {
+                                break;
+                            }
+                            sent_at.pop_front();
+                            if sent_seq == seq {
+                                let rtt = at.elapsed();
+                                crate::metrics::rtt(rtt.as_secs_f64());
+                                session.record_rtt(rtt);
+                            }
+                        }
+                    }
+                    Some(ClientMessage::ControlReply { id, granted }) if shadow_token.is_none() => {
+                        let answered = session.lock_control().answer(id, granted);
+                        if let Some(shadow) = answered {
+                            let state_code = if granted { control_state::GRANTED } else { control_state::REFUSED };
+                            let _ = session.events.send(SessionEvent::ControlState { id, state: state_code, shadow });
+                            let outcome = if granted { "granted by the user" } else { "refused by the user" };
+                            state.plane.audit(&session.user, "session.control", &session.id, None, outcome).await;
+                        }
+                    }
+                    Some(ClientMessage::ControlRequest) => {
+                        if let ViewerRole::Shadow { token, agent_login, agent_name, .. } = role {
+                            let requested = session.lock_control().request(*token);
+                            match requested {
+                                Some(id) => {
+                                    let _ = session.events.send(SessionEvent::ControlRequest { id, from: agent_name.clone() });
+                                    let _ = session.events.send(SessionEvent::ControlState { id, state: control_state::PENDING, shadow: *token });
+                                    state.plane.audit(agent_login, "session.control", &session.id, None, "requested").await;
+                                }
+                                None => {
+                                    notice(socket, state, NoticeLevel::Warning, "control.busy", String::new()).await?;
+                                }
+                            }
+                        }
+                    }
+                    Some(ClientMessage::ControlRelease { id }) => {
+                        let released = match shadow_token {
+                            // A shadow may only give back its own request.
+                            Some(token) => {
+                                let mut control = session.lock_control();
+                                if control.release_shadow(token) == Some(id) { Some(token) } else { None }
+                            }
+                            None => session.lock_control().release(id),
+                        };
+                        if let Some(shadow) = released {
+                            let _ = session.events.send(SessionEvent::ControlState { id, state: control_state::ENDED, shadow });
+                            let who = match role { ViewerRole::Shadow { agent_login, .. } => agent_login.as_str(), ViewerRole::Owner => session.user.as_str() };
+                            state.plane.audit(who, "session.control", &session.id, None, "ended").await;
+                        }
                     }
                     Some(ClientMessage::Clipboard { .. }) if !clipboard_in => {
                         tracing::debug!(resource = %session.resource, "clipboard to the host refused by policy");
                     }
+                    // A shadow's input is dropped unless the owner granted it control.
+                    Some(message) if shadow_token.is_some_and(|token| !session.lock_control().granted_to(token)) => {
+                        if !matches!(message, ClientMessage::Hello { .. }) {
+                            tracing::debug!(session = %session.id, "input from a read-only shadow dropped");
+                        }
+                    }
                     Some(message) => forward_input(session, message).await?,
                     None => {}
+                }
+            }
+            event = events.recv() => {
+                match event {
+                    Ok(SessionEvent::Message { from, text }) if shadow_token.is_none() => {
+                        send(socket, state, ServerMessage::Message { from, text }.encode()).await?;
+                    }
+                    Ok(SessionEvent::ControlRequest { id, from }) if shadow_token.is_none() => {
+                        send(socket, state, ServerMessage::ControlRequest { id, from }.encode()).await?;
+                    }
+                    Ok(SessionEvent::ControlState { id, state: code, shadow }) => {
+                        if shadow_token.is_none() || shadow_token == Some(shadow) {
+                            send(socket, state, ServerMessage::ControlState { id, state: code }.encode()).await?;
+                        }
+                    }
+                    Ok(SessionEvent::DisconnectOwners) if shadow_token.is_none() => {
+                        return Err(Close::With {
+                            code: 1000,
+                            reason: "session.disconnected_by_staff".into(),
+                            notice: Some(("session.disconnected_by_staff", String::new())),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Err(Close::Gone),
                 }
             }
             changed = changes.changed() => if changed.is_err() { return Err(Close::Gone) },

@@ -18,6 +18,24 @@ pub const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
 /// Codec bit for PNG tiles in the `codecs` masks of the hellos.
 pub const CODEC_PNG: u32 = 1;
 
+/// The longest text of a [`ServerMessage::Message`], in characters (Unicode scalar values).
+pub const MAX_MESSAGE_TEXT: usize = 2000;
+
+/// The longest person name (`from`, `shadow_of`) of the helpdesk messages, in characters.
+pub const MAX_NAME: usize = 128;
+
+/// The `state` values of [`ServerMessage::ControlState`].
+pub mod control_state {
+    /// The request waits for the session owner's answer.
+    pub const PENDING: u8 = 0;
+    /// The owner accepted: the helpdesk's input is accepted.
+    pub const GRANTED: u8 = 1;
+    /// The owner refused.
+    pub const REFUSED: u8 = 2;
+    /// Control is over: the owner took it back, the helpdesk gave it back, or the shadow left.
+    pub const ENDED: u8 = 3;
+}
+
 /// The codec byte of a [`ServerMessage::Tile`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -148,6 +166,34 @@ pub enum ServerMessage {
         /// The text.
         text: String,
     },
+    /// A message from the helpdesk, shown to the user until dismissed.
+    Message {
+        /// Who sent it (at most [`MAX_NAME`] characters).
+        from: String,
+        /// The text (at most [`MAX_MESSAGE_TEXT`] characters).
+        text: String,
+    },
+    /// `from` asks to take control of the session; sent to the session owner's viewers.
+    ControlRequest {
+        /// The request, answered with [`ClientMessage::ControlReply`].
+        id: u32,
+        /// Who asks (at most [`MAX_NAME`] characters).
+        from: String,
+    },
+    /// Where control request `id` stands; sent to the owner's and the shadow's viewers.
+    ControlState {
+        /// The request.
+        id: u32,
+        /// One of the [`control_state`] values; decoding refuses any other.
+        state: u8,
+    },
+    /// This viewer is a shadow of another user's session; sent right after `Hello`, only to shadows.
+    ViewMode {
+        /// Input from this viewer is dropped (until control is granted).
+        read_only: bool,
+        /// The session owner's name (at most [`MAX_NAME`] characters).
+        shadow_of: String,
+    },
 }
 
 /// A message from the viewer to the gateway.
@@ -200,6 +246,20 @@ pub enum ClientMessage {
         /// The text.
         text: String,
     },
+    /// The session owner's answer to [`ServerMessage::ControlRequest`] `id`.
+    ControlReply {
+        /// The request.
+        id: u32,
+        /// Accepted (true) or refused.
+        granted: bool,
+    },
+    /// A shadow viewer asks the session owner for control (empty payload).
+    ControlRequest,
+    /// The owner takes control back, or the shadow gives it back (or cancels its request).
+    ControlRelease {
+        /// The request.
+        id: u32,
+    },
 }
 
 /// Why bytes could not be decoded.
@@ -227,13 +287,21 @@ pub enum DecodeError {
     /// The message is larger than [`MAX_CLIENT_MESSAGE`].
     #[error("message of {0} bytes is too large")]
     TooLarge(usize),
+    /// A bounded text field has more characters than allowed.
+    #[error("{field} is longer than {max} characters")]
+    TextTooLong {
+        /// The field.
+        field: &'static str,
+        /// Its limit, in characters.
+        max: usize,
+    },
 }
 
 impl DecodeError {
     /// The WebSocket close code that goes with this error.
     pub fn close_code(&self) -> u16 {
         match self {
-            DecodeError::TooLarge(_) => 1009,
+            DecodeError::TooLarge(_) | DecodeError::TextTooLong { .. } => 1009,
             _ => 1007,
         }
     }
@@ -272,6 +340,14 @@ impl Writer {
         self.u16(len);
         self.0.extend_from_slice(&text.as_bytes()[..end]);
         self
+    }
+    /// A short string of at most `max_chars` characters; longer ones are cut.
+    fn bounded_str(&mut self, text: &str, max_chars: usize) -> &mut Self {
+        let end = text.char_indices().nth(max_chars).map_or(text.len(), |(index, _)| index);
+        self.short_str(&text[..end])
+    }
+    fn flag(&mut self, value: bool) -> &mut Self {
+        self.u8(u8::from(value))
     }
     fn rest(&mut self, bytes: &[u8]) -> &mut Self {
         self.0.extend_from_slice(bytes);
@@ -314,6 +390,22 @@ impl<'a> Reader<'a> {
         let len = usize::from(self.u16()?);
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::InvalidUtf8)
+    }
+    /// A short string that must have at most `max_chars` characters.
+    fn bounded_str(&mut self, field: &'static str, max_chars: usize) -> Result<String, DecodeError> {
+        let text = self.short_str()?;
+        if text.chars().nth(max_chars).is_some() {
+            return Err(DecodeError::TextTooLong { field, max: max_chars });
+        }
+        Ok(text)
+    }
+    /// A boolean byte: 0 or 1, anything else is refused.
+    fn flag(&mut self, field: &'static str) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::InvalidValue(field)),
+        }
     }
     fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.bytes)
@@ -377,6 +469,17 @@ impl ServerMessage {
                 Writer::new(0x08, 5 + code.len() + detail.len()).u8(level).short_str(code).short_str(detail).finish()
             }
             ServerMessage::Clipboard { text } => Writer::new(0x09, text.len()).rest(text.as_bytes()).finish(),
+            ServerMessage::Message { from, text } => Writer::new(0x0a, 4 + from.len() + text.len())
+                .bounded_str(from, MAX_NAME)
+                .bounded_str(text, MAX_MESSAGE_TEXT)
+                .finish(),
+            ServerMessage::ControlRequest { id, from } => {
+                Writer::new(0x0b, 6 + from.len()).u32(*id).bounded_str(from, MAX_NAME).finish()
+            }
+            ServerMessage::ControlState { id, state } => Writer::new(0x0c, 5).u32(*id).u8(*state).finish(),
+            ServerMessage::ViewMode { read_only, shadow_of } => {
+                Writer::new(0x0d, 3 + shadow_of.len()).flag(*read_only).bounded_str(shadow_of, MAX_NAME).finish()
+            }
         }
     }
 
@@ -421,6 +524,23 @@ impl ServerMessage {
                 ServerMessage::Notice { level, code: r.short_str()?, detail: r.short_str()? }
             }
             0x09 => ServerMessage::Clipboard { text: r.rest_str()? },
+            0x0a => ServerMessage::Message {
+                from: r.bounded_str("message sender", MAX_NAME)?,
+                text: r.bounded_str("message text", MAX_MESSAGE_TEXT)?,
+            },
+            0x0b => ServerMessage::ControlRequest { id: r.u32()?, from: r.bounded_str("control requester", MAX_NAME)? },
+            0x0c => {
+                let id = r.u32()?;
+                let state = r.u8()?;
+                if state > control_state::ENDED {
+                    return Err(DecodeError::InvalidValue("control state"));
+                }
+                ServerMessage::ControlState { id, state }
+            }
+            0x0d => ServerMessage::ViewMode {
+                read_only: r.flag("read-only flag")?,
+                shadow_of: r.bounded_str("shadowed user", MAX_NAME)?,
+            },
             other => return Err(DecodeError::UnknownType(other)),
         };
         r.finish(message)
@@ -443,6 +563,9 @@ impl ClientMessage {
                 Writer::new(0x85, 4).u16(*width).u16(*height).finish()
             }
             ClientMessage::Clipboard { text } => Writer::new(0x86, text.len()).rest(text.as_bytes()).finish(),
+            ClientMessage::ControlReply { id, granted } => Writer::new(0x87, 5).u32(*id).flag(*granted).finish(),
+            ClientMessage::ControlRequest => Writer::new(0x88, 0).finish(),
+            ClientMessage::ControlRelease { id } => Writer::new(0x89, 4).u32(*id).finish(),
         }
     }
 
@@ -455,17 +578,13 @@ impl ClientMessage {
         let message = match r.kind {
             0x81 => ClientMessage::Hello { version: r.u16()?, width: r.u16()?, height: r.u16()?, codecs: r.u32()? },
             0x82 => ClientMessage::FrameAck { seq: r.u32()? },
-            0x83 => {
-                let down = match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(DecodeError::InvalidValue("key down flag")),
-                };
-                ClientMessage::Key { down, keysym: r.u32()?, scancode: r.u16()? }
-            }
+            0x83 => ClientMessage::Key { down: r.flag("key down flag")?, keysym: r.u32()?, scancode: r.u16()? },
             0x84 => ClientMessage::Pointer { x: r.u16()?, y: r.u16()?, buttons: r.u8()? },
             0x85 => ClientMessage::ResizeRequest { width: r.u16()?, height: r.u16()? },
             0x86 => ClientMessage::Clipboard { text: r.rest_str()? },
+            0x87 => ClientMessage::ControlReply { id: r.u32()?, granted: r.flag("granted flag")? },
+            0x88 => ClientMessage::ControlRequest,
+            0x89 => ClientMessage::ControlRelease { id: r.u32()? },
             other => return Err(DecodeError::UnknownType(other)),
         };
         r.finish(message)
@@ -473,6 +592,7 @@ impl ClientMessage {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -495,6 +615,15 @@ mod tests {
             ServerMessage::EndFrame { seq: u32::MAX },
             ServerMessage::Notice { level: NoticeLevel::Error, code: "session.ended".into(), detail: "é".into() },
             ServerMessage::Clipboard { text: "€uro".into() },
+            ServerMessage::Message { from: "Aïcha (assistance)".into(), text: "Je redémarre votre session à 12 h.".into() },
+            ServerMessage::Message { from: String::new(), text: String::new() },
+            ServerMessage::ControlRequest { id: 0x0102_0304, from: "Zoé".into() },
+            ServerMessage::ControlState { id: 7, state: control_state::PENDING },
+            ServerMessage::ControlState { id: 7, state: control_state::GRANTED },
+            ServerMessage::ControlState { id: 7, state: control_state::REFUSED },
+            ServerMessage::ControlState { id: u32::MAX, state: control_state::ENDED },
+            ServerMessage::ViewMode { read_only: true, shadow_of: "Jérôme Martin".into() },
+            ServerMessage::ViewMode { read_only: false, shadow_of: String::new() },
         ]
     }
 
@@ -506,6 +635,10 @@ mod tests {
             ClientMessage::Pointer { x: 10, y: 20, buttons: 0b1_0001 },
             ClientMessage::ResizeRequest { width: 1920, height: 1080 },
             ClientMessage::Clipboard { text: "çà".into() },
+            ClientMessage::ControlReply { id: 9, granted: true },
+            ClientMessage::ControlReply { id: u32::MAX, granted: false },
+            ClientMessage::ControlRequest,
+            ClientMessage::ControlRelease { id: 0x0a0b_0c0d },
         ]
     }
 
@@ -554,6 +687,118 @@ mod tests {
         let huge = vec![0x86; MAX_CLIENT_MESSAGE + 1];
         let error = ClientMessage::decode(&huge).unwrap_err();
         assert_eq!(error.close_code(), 1009);
+    }
+
+    #[test]
+    fn helpdesk_layouts_match_the_document() {
+        let message = ServerMessage::Message { from: "Lé".into(), text: "ok".into() }.encode();
+        assert_eq!(message, [0x0a, 3, 0, b'L', 0xc3, 0xa9, 2, 0, b'o', b'k']);
+        let request = ServerMessage::ControlRequest { id: 0x0102_0304, from: "A".into() }.encode();
+        assert_eq!(request, [0x0b, 4, 3, 2, 1, 1, 0, b'A']);
+        let state = ServerMessage::ControlState { id: 5, state: control_state::REFUSED }.encode();
+        assert_eq!(state, [0x0c, 5, 0, 0, 0, 2]);
+        let view = ServerMessage::ViewMode { read_only: true, shadow_of: "Bo".into() }.encode();
+        assert_eq!(view, [0x0d, 1, 2, 0, b'B', b'o']);
+        assert_eq!(ClientMessage::ControlReply { id: 0x0102_0304, granted: true }.encode(), [0x87, 4, 3, 2, 1, 1]);
+        assert_eq!(ClientMessage::ControlRequest.encode(), [0x88]);
+        assert_eq!(ClientMessage::ControlRelease { id: 6 }.encode(), [0x89, 6, 0, 0, 0]);
+        assert_eq!(ClientMessage::decode(&[0x88]), Ok(ClientMessage::ControlRequest));
+    }
+
+    #[test]
+    fn every_truncation_of_a_helpdesk_message_is_refused() {
+        let server = server_samples().into_iter().filter(|m| {
+            matches!(
+                m,
+                ServerMessage::Message { .. }
+                    | ServerMessage::ControlRequest { .. }
+                    | ServerMessage::ControlState { .. }
+                    | ServerMessage::ViewMode { .. }
+            )
+        });
+        for message in server {
+            let bytes = message.encode();
+            for cut in 0..bytes.len() {
+                let error = ServerMessage::decode(&bytes[..cut]).unwrap_err();
+                assert!(matches!(error, DecodeError::Truncated(_) | DecodeError::Empty), "{message:?} cut at {cut}");
+            }
+        }
+        for bytes in [&[0x87, 1, 0, 0, 0][..], &[0x87], &[0x89, 1, 0, 0], &[0x89]] {
+            assert_eq!(ClientMessage::decode(bytes), Err(DecodeError::Truncated(bytes[0])));
+        }
+    }
+
+    #[test]
+    fn hostile_helpdesk_messages_are_refused() {
+        // Trailing bytes, including a payload after the empty ControlRequest.
+        assert_eq!(ClientMessage::decode(&[0x88, b'{', b'}']), Err(DecodeError::Trailing(0x88)));
+        assert_eq!(ClientMessage::decode(&[0x89, 1, 0, 0, 0, 0]), Err(DecodeError::Trailing(0x89)));
+        assert_eq!(ClientMessage::decode(&[0x87, 1, 0, 0, 0, 1, 0]), Err(DecodeError::Trailing(0x87)));
+        assert_eq!(ServerMessage::decode(&[0x0c, 1, 0, 0, 0, 1, 0]), Err(DecodeError::Trailing(0x0c)));
+        let mut message = ServerMessage::Message { from: "a".into(), text: "b".into() }.encode();
+        message.push(0);
+        assert_eq!(ServerMessage::decode(&message), Err(DecodeError::Trailing(0x0a)));
+        // Values out of range.
+        assert_eq!(ClientMessage::decode(&[0x87, 1, 0, 0, 0, 2]), Err(DecodeError::InvalidValue("granted flag")));
+        assert_eq!(ServerMessage::decode(&[0x0c, 1, 0, 0, 0, 4]), Err(DecodeError::InvalidValue("control state")));
+        assert_eq!(ServerMessage::decode(&[0x0d, 2, 0, 0]), Err(DecodeError::InvalidValue("read-only flag")));
+        assert_eq!(ServerMessage::decode(&[0x0b, 1, 0, 0, 0, 1, 0, 0xff]), Err(DecodeError::InvalidUtf8));
+        // Unknown types next to the new ones; a client type is not a server type and back.
+        for kind in [0x0e, 0x87, 0x88, 0xff] {
+            assert_eq!(ServerMessage::decode(&[kind]), Err(DecodeError::UnknownType(kind)));
+        }
+        for kind in [0x8a, 0x0a, 0x0b, 0x00] {
+            assert_eq!(ClientMessage::decode(&[kind]), Err(DecodeError::UnknownType(kind)));
+        }
+    }
+
+    /// A Message with a `from` of `from_chars` and a text of `text_chars` copies of `c`, as bytes
+    /// written by hand (the encoder would cut them).
+    fn raw_message(c: char, from_chars: usize, text_chars: usize) -> Vec<u8> {
+        let mut bytes = vec![0x0a];
+        for n in [from_chars, text_chars] {
+            let field = c.to_string().repeat(n);
+            bytes.extend_from_slice(&u16::try_from(field.len()).unwrap().to_le_bytes());
+            bytes.extend_from_slice(field.as_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn helpdesk_texts_are_bounded_in_characters() {
+        // At the limits, with multi-byte characters: accepted.
+        for c in ['a', 'é', '€', '😀'] {
+            let ServerMessage::Message { from, text } = ServerMessage::decode(&raw_message(c, MAX_NAME, MAX_MESSAGE_TEXT)).unwrap()
+            else {
+                panic!("not a Message")
+            };
+            assert_eq!((from.chars().count(), text.chars().count()), (MAX_NAME, MAX_MESSAGE_TEXT));
+        }
+        // One character more: refused, with 1009 (too big).
+        let error = ServerMessage::decode(&raw_message('é', MAX_NAME, MAX_MESSAGE_TEXT + 1)).unwrap_err();
+        assert_eq!(error, DecodeError::TextTooLong { field: "message text", max: MAX_MESSAGE_TEXT });
+        assert_eq!(error.close_code(), 1009);
+        let error = ServerMessage::decode(&raw_message('a', MAX_NAME + 1, 0)).unwrap_err();
+        assert_eq!(error, DecodeError::TextTooLong { field: "message sender", max: MAX_NAME });
+        let mut request = vec![0x0b, 1, 0, 0, 0];
+        request.extend_from_slice(&129u16.to_le_bytes());
+        request.extend_from_slice(&[b'x'; 129]);
+        assert!(matches!(ServerMessage::decode(&request), Err(DecodeError::TextTooLong { .. })));
+        let mut view = vec![0x0d, 1];
+        view.extend_from_slice(&(129u16 * 2).to_le_bytes());
+        view.extend_from_slice("é".repeat(129).as_bytes());
+        assert!(matches!(ServerMessage::decode(&view), Err(DecodeError::TextTooLong { .. })));
+
+        // The encoder cuts over-long texts to the limit on a character boundary, so what the
+        // gateway sends always decodes.
+        let long = ServerMessage::Message { from: "ß".repeat(500), text: "😀".repeat(5000) };
+        let ServerMessage::Message { from, text } = ServerMessage::decode(&long.encode()).unwrap() else { panic!() };
+        assert_eq!(from, "ß".repeat(MAX_NAME));
+        assert_eq!(text, "😀".repeat(MAX_MESSAGE_TEXT));
+        let long = ServerMessage::ViewMode { read_only: true, shadow_of: "x".repeat(200) };
+        assert_eq!(ServerMessage::decode(&long.encode()), Ok(ServerMessage::ViewMode { read_only: true, shadow_of: "x".repeat(128) }));
+        let long = ServerMessage::ControlRequest { id: 1, from: "é".repeat(200) };
+        assert_eq!(ServerMessage::decode(&long.encode()), Ok(ServerMessage::ControlRequest { id: 1, from: "é".repeat(128) }));
     }
 
     #[test]

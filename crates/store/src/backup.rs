@@ -7,7 +7,10 @@
 //!
 //! The rows are sorted by their columns (primary key first, byte order, whatever the database's
 //! collation), audit lines by their id, so that two exports of the same data are equal. Audit ids
-//! are not kept: the target numbers the lines afresh, in the same order.
+//! are not kept: the target numbers the lines afresh, in the same order. Incidents likewise.
+//!
+//! The tables of migration 0003 (sites, incidents, session statistics, daily reports) are read
+//! with `#[serde(default)]`: a backup written before them imports as having none.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,7 +24,9 @@ use crate::{Backend, POSTGRES_MIGRATIONS, Result, SQLITE_MIGRATIONS, Store, Stor
 /// The tables that must be empty for [`Store::import`]: the configuration and the sessions.
 /// Audit lines, licence samples and settings, which a gateway may write as soon as it starts,
 /// may be there already: the backup's are added to them.
-const MUST_BE_EMPTY: [&str; 7] = [
+/// Sites are configuration, incidents and session statistics go with the sessions; daily reports
+/// are derived, and the backup's replace those of the same day.
+const MUST_BE_EMPTY: [&str; 10] = [
     "users",
     "groups",
     "hosts",
@@ -29,6 +34,9 @@ const MUST_BE_EMPTY: [&str; 7] = [
     "resources",
     "policies",
     "sessions",
+    "sites",
+    "incidents",
+    "session_stats",
 ];
 
 /// At most this many bound values per `INSERT` (SQLite's historical limit is 999).
@@ -71,6 +79,18 @@ pub struct Backup {
     pub audit: Vec<AuditRow>,
     /// The `settings` table.
     pub settings: Vec<SettingRow>,
+    /// The `sites` table (schema 3).
+    #[serde(default)]
+    pub sites: Vec<SiteRow>,
+    /// The `incidents` table, in the order they were recorded (schema 3).
+    #[serde(default)]
+    pub incidents: Vec<IncidentRow>,
+    /// The `session_stats` table (schema 3).
+    #[serde(default)]
+    pub session_stats: Vec<SessionStatsRow>,
+    /// The `daily_reports` table (schema 3).
+    #[serde(default)]
+    pub daily_reports: Vec<DailyReportRow>,
 }
 
 impl Backup {
@@ -373,6 +393,60 @@ rows! {
         /// The value.
         value: String,
     }
+
+    /// A row of `sites`.
+    SiteRow in "sites" {
+        /// The site id.
+        id: String,
+        /// Its name.
+        name: String,
+        /// Comma-separated CIDRs, as given.
+        ranges: String,
+    }
+
+    /// A row of `incidents`, without its id.
+    IncidentRow in "incidents" {
+        /// When (Unix seconds).
+        at: i64,
+        /// Who wrote it.
+        author: String,
+        /// The user it is about.
+        user_id: Option<String>,
+        /// The session it is about.
+        session_id: Option<String>,
+        /// Its category.
+        category: String,
+        /// What happened.
+        text: String,
+    }
+
+    /// A row of `session_stats`.
+    SessionStatsRow in "session_stats" {
+        /// The session.
+        session_id: String,
+        /// The client's address.
+        client_address: Option<String>,
+        /// Bytes sent to the client.
+        bytes_to_client: i64,
+        /// Bytes received from the client.
+        bytes_from_client: i64,
+        /// Frames sent.
+        frames: i64,
+        /// The RTT histogram, a JSON array of counts.
+        rtt_buckets: String,
+        /// When the counters were taken (Unix seconds).
+        updated_at: i64,
+    }
+
+    /// A row of `daily_reports`.
+    DailyReportRow in "daily_reports" {
+        /// The site-local day, `YYYY-MM-DD`.
+        day: String,
+        /// When it was computed (Unix seconds).
+        computed_at: i64,
+        /// The report, as JSON.
+        body: String,
+    }
 }
 
 /// Every row of `T`'s table: sorted by its columns, or in `order_by` order if given.
@@ -463,15 +537,20 @@ impl Store {
             licence_usage: read_table(&mut tx, None).await?,
             audit: read_table(&mut tx, Some("id")).await?,
             settings: read_table(&mut tx, None).await?,
+            sites: read_table(&mut tx, None).await?,
+            incidents: read_table(&mut tx, Some("id")).await?,
+            session_stats: read_table(&mut tx, None).await?,
+            daily_reports: read_table(&mut tx, None).await?,
         };
         tx.commit().await?;
         Ok(backup)
     }
 
     /// Loads a [`Backup`] into this database, which must be migrated and empty: no users,
-    /// groups, hosts, pools, resources, policies or sessions, else [`StoreError::NotEmpty`].
-    /// Audit lines and licence samples already there stay (the backup's are added, audit lines
-    /// after them), and the backup's settings replace those with the same key.
+    /// groups, hosts, pools, resources, policies, sessions, sites, incidents or session
+    /// statistics, else [`StoreError::NotEmpty`]. Audit lines and licence samples already there
+    /// stay (the backup's are added, audit lines after them), and the backup's settings and
+    /// daily reports replace those with the same key or day.
     ///
     /// A backup of another format or version, or from a newer schema, is refused with
     /// [`StoreError::UnsupportedBackup`]. Everything is inserted in one transaction, parents
@@ -519,6 +598,21 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        insert_rows(&mut tx, &backup.sites).await?;
+        insert_rows(&mut tx, &backup.incidents).await?;
+        insert_rows(&mut tx, &backup.session_stats).await?;
+        for report in &backup.daily_reports {
+            sqlx::query(
+                "INSERT INTO daily_reports (day, computed_at, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (day) DO UPDATE SET computed_at = excluded.computed_at,
+                   body = excluded.body",
+            )
+            .bind(report.day.as_str())
+            .bind(report.computed_at)
+            .bind(report.body.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -537,6 +631,6 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(versions(&SQLITE_MIGRATIONS), versions(&POSTGRES_MIGRATIONS));
-        assert_eq!(latest_schema(), 2);
+        assert_eq!(latest_schema(), 4);
     }
 }

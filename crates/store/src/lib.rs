@@ -15,12 +15,18 @@
 //! the connection settings of hosts and resources (opaque JSON documents, e.g.
 //! [`Store::set_host_settings`]) and free-form settings ([`Store::set_setting`]).
 //!
+//! For the daily report (`bascule-report`, module [`reports`]): helpdesk incidents
+//! ([`Store::add_incident`]), sites ([`Store::upsert_site`]), per-session traffic and RTT counters
+//! ([`Store::upsert_session_stats`]), the sessions that overlap a day
+//! ([`Store::sessions_overlapping`]) and the computed reports ([`Store::save_daily_report`]).
+//!
 //! [`Store::export`] dumps every table into a [`Backup`] (serde, e.g. JSON), and
 //! [`Store::import`] loads one into an empty database in one transaction, whatever the backend
 //! on either side: that is also how a site moves from SQLite to PostgreSQL.
 
 pub mod backup;
 mod codec;
+pub mod reports;
 
 use std::sync::Once;
 
@@ -38,6 +44,7 @@ use thiserror::Error;
 
 pub use backup::Backup;
 use codec::*;
+pub use reports::{Incident, NewIncident, SessionStats, Site, StoredReport};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -200,6 +207,17 @@ impl std::fmt::Debug for UserAuth {
             .field("totp_confirmed", &self.totp_confirmed)
             .finish()
     }
+}
+
+/// What [`Store::audit_recent`] selects; `None` fields do not filter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditFilter<'a> {
+    /// Lines by this actor.
+    pub actor: Option<&'a str>,
+    /// Lines about this target.
+    pub target: Option<&'a str>,
+    /// Lines whose action starts with this (`login`, `host.`).
+    pub action_prefix: Option<&'a str>,
 }
 
 /// The control plane's database.
@@ -1172,6 +1190,46 @@ impl Store {
         .bind(to.unix_seconds())
         .fetch_all(&self.pool)
         .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    at: Timestamp::from_unix_seconds(row.try_get(0)?),
+                    actor: row.try_get(1)?,
+                    action: row.try_get(2)?,
+                    target: row.try_get(3)?,
+                    address: row.try_get(4)?,
+                    outcome: row.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest audit lines at or after `from`, by `actor` and/or about `target` (either or
+    /// both; an action prefix narrows further), at most `limit`, newest first. Indexed: it serves
+    /// the console's user and host pages on a site with months of audit.
+    pub async fn audit_recent(&self, filter: &AuditFilter<'_>, from: Timestamp, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut sql = String::from("SELECT at, actor, action, target, address, outcome FROM audit WHERE at >= $1");
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(actor) = filter.actor {
+            binds.push(actor.to_owned());
+            sql.push_str(&format!(" AND actor = ${}", binds.len() + 1));
+        }
+        if let Some(target) = filter.target {
+            binds.push(target.to_owned());
+            sql.push_str(&format!(" AND target = ${}", binds.len() + 1));
+        }
+        if let Some(prefix) = filter.action_prefix {
+            // LIKE with the prefix's own wildcards escaped.
+            let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            binds.push(format!("{escaped}%"));
+            sql.push_str(&format!(" AND action LIKE ${} ESCAPE '\\'", binds.len() + 1));
+        }
+        sql.push_str(&format!(" ORDER BY at DESC, id DESC LIMIT {limit}"));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from.unix_seconds());
+        for bind in &binds {
+            query = query.bind(bind.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(AuditEntry {

@@ -13,10 +13,12 @@ use bascule_domain::inventory::{Balancing, Health, Host, Pool, Protocol, Resourc
 use bascule_domain::policy::{EffectivePolicy, Limit, Policy, PolicyScope, ScopedPolicy};
 use bascule_domain::session::{EndReason, FailReason, SessionRecord, SessionState};
 use bascule_domain::time::{AllowedHours, TimeWindow, Timestamp, WeekdaySet};
-use bascule_store::backup::{AuditRow, HostRow, SettingRow, UserRow};
+use bascule_store::backup::{
+    AuditRow, DailyReportRow, HostRow, IncidentRow, SessionStatsRow, SettingRow, SiteRow, UserRow,
+};
 use bascule_store::{
-    AuditEntry, AuthSource, Backend, Backup, CapacityLimit, LicenceSample, Store, StoreError,
-    UserAuth,
+    AuditEntry, AuthSource, Backend, Backup, CapacityLimit, Incident, LicenceSample, NewIncident,
+    SessionStats, Site, Store, StoreError, StoredReport, UserAuth,
 };
 use sqlx::Connection;
 
@@ -109,7 +111,52 @@ on_both_backends!(
     session_history,
     backup_round_trip,
     import_refusals_and_atomicity,
+    incidents,
+    sites,
+    session_stats,
+    sessions_overlapping,
+    daily_reports,
+    recent_audit_by_actor_and_target,
 );
+
+async fn recent_audit_by_actor_and_target(store: Store) {
+    let entry = |t: i64, actor: &str, action: &str, target: &str| bascule_store::AuditEntry {
+        at: at(t),
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        address: None,
+        outcome: "ok".into(),
+    };
+    for (t, actor, action, target) in [
+        (100, "alice", "login", "portal"),
+        (200, "alice", "launch", "desk"),
+        (300, "bob", "login", "portal"),
+        (400, "system", "host.health", "h1"),
+        (500, "admin", "host.drain", "h1"),
+        (600, "alice", "login.totp", "portal"),
+        (700, "x", "login_", "portal"),
+    ] {
+        store.append_audit(&entry(t, actor, action, target)).await.unwrap();
+    }
+    let recent = |filter, from, limit| {
+        let store = store.clone();
+        async move {
+            store.audit_recent(&filter, at(from), limit).await.unwrap().into_iter().map(|e| e.at.unix_seconds()).collect::<Vec<_>>()
+        }
+    };
+    let alice = bascule_store::AuditFilter { actor: Some("alice"), ..Default::default() };
+    assert_eq!(recent(alice, 0, 10).await, [600, 200, 100], "newest first");
+    assert_eq!(recent(alice, 150, 10).await, [600, 200], "from");
+    assert_eq!(recent(alice, 0, 1).await, [600], "limit");
+    let logins = bascule_store::AuditFilter { actor: Some("alice"), action_prefix: Some("login"), ..Default::default() };
+    assert_eq!(recent(logins, 0, 10).await, [600, 100]);
+    let h1 = bascule_store::AuditFilter { target: Some("h1"), action_prefix: Some("host."), ..Default::default() };
+    assert_eq!(recent(h1, 0, 10).await, [500, 400]);
+    // `_` and `%` in a prefix are literal.
+    let literal = bascule_store::AuditFilter { action_prefix: Some("login_"), ..Default::default() };
+    assert_eq!(recent(literal, 0, 10).await, [700]);
+}
 
 fn at(seconds: i64) -> Timestamp {
     Timestamp::from_unix_seconds(seconds)
@@ -1212,6 +1259,44 @@ async fn fill(store: &Store) {
         .set_setting("portal.title", "Bureau à distance")
         .await
         .unwrap();
+    store
+        .upsert_site(&Site {
+            id: "meaux".into(),
+            name: "MDS Meaux".into(),
+            ranges: vec!["10.20.0.0/16".into(), "2001:db8:20::/48".into()],
+        })
+        .await
+        .unwrap();
+    // Recorded out of time order: the backup keeps the order of recording.
+    for (seconds, category) in [(1_500, "printer"), (1_400, "password")] {
+        store
+            .add_incident(&NewIncident {
+                at: at(seconds),
+                author: "helpdesk1".into(),
+                user: Some(UserId::new("u1")),
+                session: None,
+                category: category.into(),
+                text: "« Ça ne marche pas »".into(),
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .upsert_session_stats(&SessionStats {
+            session: SessionId::new("s1"),
+            client_address: Some("10.20.3.4".into()),
+            bytes_to_client: 5_000_000_000,
+            bytes_from_client: 20_000,
+            frames: 300,
+            rtt_buckets: vec![0, 3, 1],
+            updated_at: at(1_600),
+        })
+        .await
+        .unwrap();
+    store
+        .save_daily_report("1970-01-01", at(86_400), r#"{"day":"1970-01-01"}"#)
+        .await
+        .unwrap();
 }
 
 /// Everything a backup holds, read back through the domain API (to compare two stores).
@@ -1257,6 +1342,15 @@ async fn domain_view(store: &Store) -> impl PartialEq + std::fmt::Debug {
             auth,
             settings,
         ),
+        (
+            store.list_sites().await.unwrap(),
+            store.incidents_between(at(0), at(i64::MAX)).await.unwrap(),
+            store
+                .session_stats_of(&[SessionId::new("s1"), SessionId::new("s2")])
+                .await
+                .unwrap(),
+            store.daily_reports_between("0000", "9999").await.unwrap(),
+        ),
     )
 }
 
@@ -1271,7 +1365,7 @@ async fn backup_round_trip(store: Store) {
     // The backup holds every table, values as stored.
     assert_eq!(
         (backup.format.as_str(), backup.version, backup.schema),
-        ("bascule-backup", 1, 2)
+        ("bascule-backup", 1, 4)
     );
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1294,6 +1388,51 @@ async fn backup_round_trip(store: Store) {
         backup.settings.len(),
     ];
     assert_eq!(counts, [2, 3, 3, 3, 2, 3, 2, 2, 2, 5, 3, 3, 2]);
+    assert_eq!(
+        backup.sites,
+        [SiteRow {
+            id: "meaux".into(),
+            name: "MDS Meaux".into(),
+            ranges: "10.20.0.0/16,2001:db8:20::/48".into(),
+        }]
+    );
+    let categories: Vec<_> = backup
+        .incidents
+        .iter()
+        .map(|row| (row.at, row.category.as_str()))
+        .collect();
+    assert_eq!(categories, [(1_500, "printer"), (1_400, "password")]);
+    assert_eq!(
+        backup.incidents[1],
+        IncidentRow {
+            at: 1_400,
+            author: "helpdesk1".into(),
+            user_id: Some("u1".into()),
+            session_id: None,
+            category: "password".into(),
+            text: "« Ça ne marche pas »".into(),
+        }
+    );
+    assert_eq!(
+        backup.session_stats,
+        [SessionStatsRow {
+            session_id: "s1".into(),
+            client_address: Some("10.20.3.4".into()),
+            bytes_to_client: 5_000_000_000,
+            bytes_from_client: 20_000,
+            frames: 300,
+            rtt_buckets: "[0,3,1]".into(),
+            updated_at: 1_600,
+        }]
+    );
+    assert_eq!(
+        backup.daily_reports,
+        [DailyReportRow {
+            day: "1970-01-01".into(),
+            computed_at: 86_400,
+            body: r#"{"day":"1970-01-01"}"#.into(),
+        }]
+    );
     assert_eq!(
         backup.users[0],
         UserRow {
@@ -1387,6 +1526,17 @@ async fn backup_round_trip(store: Store) {
             },
         ]
     );
+
+    // A backup written before migration 0003 (no such tables) reads as having none of them.
+    let mut older: serde_json::Value = serde_json::from_str(&backup.to_json().unwrap()).unwrap();
+    for table in ["sites", "incidents", "session_stats", "daily_reports"] {
+        older.as_object_mut().unwrap().remove(table).unwrap();
+    }
+    older["schema"] = 2.into();
+    let older = Backup::from_json(&older.to_string()).unwrap();
+    assert_eq!((older.schema, older.users.len()), (2, 2));
+    assert!(older.sites.is_empty() && older.incidents.is_empty());
+    assert!(older.session_stats.is_empty() && older.daily_reports.is_empty());
 
     // Through JSON.
     let json = backup.to_json().unwrap();
@@ -1569,6 +1719,472 @@ async fn import_refusals_and_atomicity(store: Store) {
     assert!(other.list_users().await.unwrap().is_empty());
     other.close().await;
     remove_sqlite(&other_path);
+    // So is a site, or a session's statistics; daily reports are not: the backup's replace
+    // those of the same day.
+    let (other, other_path) = sqlite_store().await;
+    other
+        .upsert_site(&Site {
+            id: "hq".into(),
+            name: "HQ".into(),
+            ranges: vec!["10.0.0.0/8".into()],
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        other.import(&backup).await,
+        Err(StoreError::NotEmpty { table: "sites" })
+    ));
+    assert!(other.delete_site("hq").await.unwrap());
+    other
+        .upsert_session_stats(&stats("s1", 1, 1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        other.import(&backup).await,
+        Err(StoreError::NotEmpty {
+            table: "session_stats"
+        })
+    ));
+    other.close().await;
+    remove_sqlite(&other_path);
+    let (other, other_path) = sqlite_store().await;
+    other
+        .save_daily_report("1970-01-01", at(5), "{}")
+        .await
+        .unwrap();
+    other
+        .save_daily_report("1970-01-02", at(6), "{}")
+        .await
+        .unwrap();
+    other.import(&backup).await.unwrap();
+    let reports = other
+        .daily_reports_between("1970-01-01", "1970-01-02")
+        .await
+        .unwrap();
+    assert_eq!(
+        reports
+            .iter()
+            .map(|report| (
+                report.day.as_str(),
+                report.computed_at,
+                report.body.as_str()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("1970-01-01", at(86_400), r#"{"day":"1970-01-01"}"#),
+            ("1970-01-02", at(6), "{}")
+        ]
+    );
+    other.close().await;
+    remove_sqlite(&other_path);
+}
+
+fn incident(seconds: i64, user: Option<&str>, category: &str) -> NewIncident {
+    NewIncident {
+        at: at(seconds),
+        author: "hotline".into(),
+        user: user.map(UserId::new),
+        session: None,
+        category: category.into(),
+        text: format!("{category} at {seconds}"),
+    }
+}
+
+async fn incidents(store: Store) {
+    let first = store
+        .add_incident(&incident(100, Some("u1"), "password"))
+        .await
+        .unwrap();
+    let mut with_session = incident(50, Some("u2"), "network");
+    with_session.session = Some(SessionId::new("s9"));
+    let second = store.add_incident(&with_session).await.unwrap();
+    let third = store
+        .add_incident(&incident(200, None, "printer"))
+        .await
+        .unwrap();
+    let fourth = store
+        .add_incident(&incident(100, Some("u1"), "network"))
+        .await
+        .unwrap();
+    assert!(
+        first < second && second < third && third < fourth,
+        "{first} {second} {third} {fourth}"
+    );
+
+    // [50, 200): by time then number.
+    let between = store.incidents_between(at(50), at(200)).await.unwrap();
+    let seen: Vec<_> = between
+        .iter()
+        .map(|incident| {
+            (
+                incident.id,
+                incident.at.unix_seconds(),
+                incident.category.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (second, 50, "network"),
+            (first, 100, "password"),
+            (fourth, 100, "network")
+        ]
+    );
+    assert_eq!(
+        between[0],
+        Incident {
+            id: second,
+            at: at(50),
+            author: "hotline".into(),
+            user: Some(UserId::new("u2")),
+            session: Some(SessionId::new("s9")),
+            category: "network".into(),
+            text: "network at 50".into(),
+        }
+    );
+    assert_eq!(store.incidents_between(at(201), at(300)).await.unwrap(), []);
+
+    // Of one user: newest first, at most `limit`.
+    let of_u1 = store
+        .incidents_of_user(&UserId::new("u1"), 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = of_u1.iter().map(|incident| incident.id).collect();
+    assert_eq!(ids, [fourth, first]);
+    let last = store
+        .incidents_of_user(&UserId::new("u1"), 1)
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].id, fourth);
+    assert!(
+        store
+            .incidents_of_user(&UserId::new("nobody"), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn sites(store: Store) {
+    let meaux = Site {
+        id: "meaux".into(),
+        name: "MDS Meaux".into(),
+        ranges: vec![
+            "10.20.0.0/16".into(),
+            "10.21.0.0/16".into(),
+            "2001:db8::/32".into(),
+        ],
+    };
+    let hq = Site {
+        id: "hq".into(),
+        name: "Siège".into(),
+        ranges: vec!["192.0.2.0/24".into()],
+    };
+    store.upsert_site(&meaux).await.unwrap();
+    store.upsert_site(&hq).await.unwrap();
+    assert_eq!(
+        store.list_sites().await.unwrap(),
+        vec![hq.clone(), meaux.clone()]
+    );
+    assert_eq!(store.get_site("meaux").await.unwrap(), Some(meaux.clone()));
+    assert_eq!(store.get_site("nope").await.unwrap(), None);
+
+    // Replaced whole; the store does not judge the ranges.
+    let renamed = Site {
+        id: "meaux".into(),
+        name: "Meaux".into(),
+        ranges: vec!["not a cidr".into()],
+    };
+    store.upsert_site(&renamed).await.unwrap();
+    assert_eq!(store.get_site("meaux").await.unwrap(), Some(renamed));
+    // No ranges at all reads back as none.
+    let empty = Site {
+        id: "empty".into(),
+        name: "Vide".into(),
+        ranges: vec![],
+    };
+    store.upsert_site(&empty).await.unwrap();
+    assert_eq!(store.get_site("empty").await.unwrap(), Some(empty));
+    // A comma would split a range: refused.
+    let comma = Site {
+        id: "bad".into(),
+        name: "Bad".into(),
+        ranges: vec!["10.0.0.0/8,10.1.0.0/16".into()],
+    };
+    assert!(matches!(
+        store.upsert_site(&comma).await,
+        Err(StoreError::Unsupported(_))
+    ));
+
+    assert!(store.delete_site("meaux").await.unwrap());
+    assert!(!store.delete_site("meaux").await.unwrap());
+    let ids: Vec<_> = store
+        .list_sites()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|site| site.id)
+        .collect();
+    assert_eq!(ids, ["empty", "hq"]);
+}
+
+fn stats(session: &str, bytes: u64, updated: i64) -> SessionStats {
+    SessionStats {
+        session: SessionId::new(session),
+        client_address: Some("10.20.1.2".into()),
+        bytes_to_client: bytes,
+        bytes_from_client: bytes / 10,
+        frames: 7,
+        rtt_buckets: vec![1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4],
+        updated_at: at(updated),
+    }
+}
+
+async fn session_stats(store: Store) {
+    small_site(&store, &[host("h1", 10)]).await;
+    for (id, started) in [("s1", 100), ("s2", 200), ("s3", 5_000)] {
+        store
+            .record_session_start(&start(id, "u1", "desk", "h1", started), 100)
+            .await
+            .unwrap();
+    }
+    store
+        .update_session_state(
+            &SessionId::new("s1"),
+            SessionState::Ended {
+                at: at(900),
+                reason: EndReason::LoggedOff,
+            },
+        )
+        .await
+        .unwrap();
+
+    // Large counters (beyond u32) round-trip.
+    let big = stats("s1", 6_000_000_000, 900);
+    store.upsert_session_stats(&big).await.unwrap();
+    assert_eq!(
+        store
+            .get_session_stats(&SessionId::new("s1"))
+            .await
+            .unwrap(),
+        Some(big.clone())
+    );
+    // A later write replaces the earlier one.
+    let mut s2 = stats("s2", 10, 250);
+    store.upsert_session_stats(&s2).await.unwrap();
+    s2.bytes_to_client = 20;
+    s2.client_address = None;
+    s2.rtt_buckets = vec![];
+    s2.updated_at = at(300);
+    store.upsert_session_stats(&s2).await.unwrap();
+    assert_eq!(
+        store
+            .get_session_stats(&SessionId::new("s2"))
+            .await
+            .unwrap(),
+        Some(s2.clone())
+    );
+    let s3 = stats("s3", 5, 5_100);
+    store.upsert_session_stats(&s3).await.unwrap();
+    // Statistics of a session the store does not know are kept too (written beside the record).
+    let orphan = stats("zz", 1, 1);
+    store.upsert_session_stats(&orphan).await.unwrap();
+    assert_eq!(
+        store
+            .get_session_stats(&SessionId::new("none"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // By ids (unknown ids are skipped), by session id.
+    let of = store
+        .session_stats_of(&[
+            SessionId::new("s3"),
+            SessionId::new("x"),
+            SessionId::new("s1"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(of, vec![big.clone(), s3.clone()]);
+    assert_eq!(store.session_stats_of(&[]).await.unwrap(), []);
+    // More ids than one query takes.
+    let many: Vec<_> = (0..1_203)
+        .map(|n| SessionId::new(format!("m{n}")))
+        .collect();
+    assert_eq!(store.session_stats_of(&many).await.unwrap(), []);
+
+    // Through the sessions that overlap [1_000, 6_000): s1 ended at 900, s2 and s3 are live.
+    let between = store
+        .session_stats_between(at(1_000), at(6_000))
+        .await
+        .unwrap();
+    assert_eq!(between, vec![s2.clone(), s3.clone()]);
+    // [0, 1_000): s1 and s2 (s3 starts later).
+    let between = store.session_stats_between(at(0), at(1_000)).await.unwrap();
+    assert_eq!(between, vec![big, s2]);
+
+    // Negative or oversized values are refused.
+    let huge = stats("s9", u64::MAX, 1);
+    assert!(matches!(
+        store.upsert_session_stats(&huge).await,
+        Err(StoreError::Unsupported(_))
+    ));
+}
+
+async fn sessions_overlapping(store: Store) {
+    small_site(&store, &[host("h1", 10)]).await;
+    // Day = [1_000, 2_000).
+    let cases: [(&str, i64, Option<SessionState>); 8] = [
+        // Ended before the day.
+        (
+            "before",
+            100,
+            Some(SessionState::Ended {
+                at: at(999),
+                reason: EndReason::LoggedOff,
+            }),
+        ),
+        // Ended exactly at its start: included (state_at >= from).
+        (
+            "edge",
+            500,
+            Some(SessionState::Ended {
+                at: at(1_000),
+                reason: EndReason::LoggedOff,
+            }),
+        ),
+        // Spans midnight into the day.
+        (
+            "overnight",
+            900,
+            Some(SessionState::Ended {
+                at: at(1_100),
+                reason: EndReason::IdleTimeout,
+            }),
+        ),
+        // Inside, failed.
+        (
+            "failed",
+            1_200,
+            Some(SessionState::Failed {
+                at: at(1_201),
+                reason: FailReason::TimedOut,
+            }),
+        ),
+        // Started before, still live (disconnected since before the day).
+        (
+            "old-live",
+            10,
+            Some(SessionState::Disconnected { since: at(20) }),
+        ),
+        // Inside, live.
+        ("live", 1_500, None),
+        // Starts exactly at the day's end: excluded.
+        ("after", 2_000, None),
+        // Spans the whole day, ended later.
+        (
+            "long",
+            950,
+            Some(SessionState::Ended {
+                at: at(2_500),
+                reason: EndReason::HostLost,
+            }),
+        ),
+    ];
+    for (id, started, state) in cases {
+        store
+            .record_session_start(&start(id, "u1", "desk", "h1", started), 100)
+            .await
+            .unwrap();
+        if let Some(state) = state {
+            store
+                .update_session_state(&SessionId::new(id), state)
+                .await
+                .unwrap();
+        }
+    }
+    let overlapping = store
+        .sessions_overlapping(at(1_000), at(2_000))
+        .await
+        .unwrap();
+    let ids: Vec<_> = overlapping
+        .iter()
+        .map(|session| session.id().as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["old-live", "edge", "overnight", "long", "failed", "live"]
+    );
+    assert_eq!(
+        overlapping[2].state(),
+        SessionState::Ended {
+            at: at(1_100),
+            reason: EndReason::IdleTimeout
+        }
+    );
+    assert!(
+        store
+            .sessions_overlapping(at(0), at(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn daily_reports(store: Store) {
+    assert_eq!(store.get_daily_report("2026-03-10").await.unwrap(), None);
+    store
+        .save_daily_report("2026-03-10", at(1_000), r#"{"v":1}"#)
+        .await
+        .unwrap();
+    store
+        .save_daily_report("2026-03-09", at(900), r#"{"v":0}"#)
+        .await
+        .unwrap();
+    store
+        .save_daily_report("2026-03-12", at(1_200), r#"{"v":2}"#)
+        .await
+        .unwrap();
+    // Saving again replaces.
+    store
+        .save_daily_report("2026-03-10", at(1_100), r#"{"v":"é"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_daily_report("2026-03-10").await.unwrap(),
+        Some(StoredReport {
+            day: "2026-03-10".into(),
+            computed_at: at(1_100),
+            body: r#"{"v":"é"}"#.into(),
+        })
+    );
+    // Both ends included, by day.
+    let days: Vec<_> = store
+        .daily_reports_between("2026-03-09", "2026-03-12")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|report| report.day)
+        .collect();
+    assert_eq!(days, ["2026-03-09", "2026-03-10", "2026-03-12"]);
+    let days: Vec<_> = store
+        .daily_reports_between("2026-03-10", "2026-03-11")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|report| report.day)
+        .collect();
+    assert_eq!(days, ["2026-03-10"]);
+    assert!(
+        store
+            .daily_reports_between("2026-03-13", "2026-12-31")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Migration 0002 on a database filled at 0001: existing rows get the defaults.

@@ -227,7 +227,7 @@ async fn a_launch_naming_a_host_or_an_unentitled_resource_is_refused_and_audited
     assert_eq!(refused.status, 403, "an unknown resource looks the same as a forbidden one");
 
     let audit = std::fs::read_to_string(gateway.data_dir().join("audit.log"))?;
-    assert!(audit.contains("refused: client named host, port, username"), "{audit}");
+    assert!(audit.contains("refused: client_target: client named host, port, username"), "{audit}");
     assert!(audit.contains("refused: not_entitled"), "{audit}");
     assert!(api_ok(&admin, "GET", "/sessions", None).await?.to_string().len() < 10, "no session was created");
     Ok(())

@@ -17,6 +17,7 @@
 //!   policy, against x11vnc and the testbed's xrdp.
 
 mod clipboard;
+mod console;
 mod control_plane;
 mod gateway;
 mod health_probe;

@@ -42,6 +42,7 @@ const fr = {
   'notice.session.idle_timeout': 'Session fermée après une trop longue inactivité (règle de votre service). Relancez la ressource depuis le portail.',
   'notice.session.logged_off': 'Vous avez fermé cette session depuis le portail. Relancez la ressource pour en ouvrir une nouvelle.',
   'notice.session.ended_by_staff': 'L’assistance a fermé cette session. Relancez la ressource depuis le portail si besoin.',
+  'notice.session.disconnected_by_staff': 'L’assistance a déconnecté votre affichage. Votre session reste ouverte sur l’ordinateur distant : vous pouvez vous reconnecter.',
   'notice.session.disconnected_timeout': 'Cette session est restée déconnectée trop longtemps et a été fermée. Relancez la ressource depuis le portail.',
   'notice.session.released': 'Personne n’a repris la session : la passerelle l’a libérée, le bureau reste ouvert sur l’ordinateur distant. Relancez pour le retrouver.',
   'notice.unknown': 'Message de la session : {code}',
@@ -49,6 +50,7 @@ const fr = {
   'title.error': 'Erreur',
   'title.warning': 'Avertissement',
   'title.ended': 'Session terminée',
+  'title.disconnected': 'Session déconnectée',
   'title.lost': 'Connexion perdue',
   'title.launch': 'Impossible d’ouvrir la session',
 
@@ -68,6 +70,32 @@ const fr = {
   'overlay.dismiss': 'Fermer',
 
   'toast.clipboard': 'Presse-papiers distant mis à jour',
+
+  'message.from': 'Message de l’assistance ({name}) :',
+  'message.fromHelpdesk': 'Message de l’assistance :',
+  'message.dismiss': 'Fermer',
+  'message.dismissLabel': 'Fermer le message de l’assistance',
+
+  'helpdesk.someone': 'L’assistance',
+  'helpdesk.user': 'l’utilisateur',
+
+  'control.askTitle': 'Prise de main',
+  'control.ask': '{name} demande à prendre la main sur votre session.',
+  'control.accept': 'Accepter',
+  'control.refuse': 'Refuser',
+  'control.granted': '{name} a la main',
+  'control.takeBack': 'Reprendre la main',
+  'control.endedToast': 'La prise de main est terminée.',
+
+  'shadow.title': 'Session de {name}',
+  'shadow.readOnly': 'Observation en lecture seule de la session de {name}',
+  'shadow.watching': 'Observation de la session de {name}',
+  'shadow.pending': 'Demande envoyée : en attente de la réponse de {name}…',
+  'shadow.granted': 'Vous avez la main sur la session de {name}',
+  'shadow.refused': '{name} a refusé la prise de main. Observation en lecture seule.',
+  'shadow.request': 'Demander la main',
+  'shadow.cancel': 'Annuler la demande',
+  'shadow.release': 'Rendre la main',
 };
 
 /** @type {Record<keyof typeof fr, string>} */
@@ -106,6 +134,7 @@ const en = {
   'notice.session.idle_timeout': 'The session was closed after too long without activity (your organisation’s rule). Launch the resource again from the portal.',
   'notice.session.logged_off': 'You logged off this session from the portal. Launch the resource again to open a new one.',
   'notice.session.ended_by_staff': 'The helpdesk closed this session. Launch the resource again from the portal if needed.',
+  'notice.session.disconnected_by_staff': 'The helpdesk disconnected your display. Your session stays open on the remote computer: you can reconnect.',
   'notice.session.disconnected_timeout': 'This session stayed disconnected too long and was closed. Launch the resource again from the portal.',
   'notice.session.released': 'Nobody came back to the session: the gateway released it, and the desktop stays open on the remote computer. Launch again to find it.',
   'notice.unknown': 'Session message: {code}',
@@ -113,6 +142,7 @@ const en = {
   'title.error': 'Error',
   'title.warning': 'Warning',
   'title.ended': 'Session ended',
+  'title.disconnected': 'Session disconnected',
   'title.lost': 'Connection lost',
   'title.launch': 'Could not open the session',
 
@@ -132,6 +162,32 @@ const en = {
   'overlay.dismiss': 'Close',
 
   'toast.clipboard': 'Remote clipboard updated',
+
+  'message.from': 'Message from the helpdesk ({name}):',
+  'message.fromHelpdesk': 'Message from the helpdesk:',
+  'message.dismiss': 'Close',
+  'message.dismissLabel': 'Close the helpdesk message',
+
+  'helpdesk.someone': 'The helpdesk',
+  'helpdesk.user': 'the user',
+
+  'control.askTitle': 'Remote control',
+  'control.ask': '{name} asks to take control of your session.',
+  'control.accept': 'Accept',
+  'control.refuse': 'Refuse',
+  'control.granted': '{name} has control',
+  'control.takeBack': 'Take back control',
+  'control.endedToast': 'Remote control has ended.',
+
+  'shadow.title': '{name}’s session',
+  'shadow.readOnly': 'Read-only view of {name}’s session',
+  'shadow.watching': 'Viewing {name}’s session',
+  'shadow.pending': 'Request sent: waiting for {name} to answer…',
+  'shadow.granted': 'You have control of {name}’s session',
+  'shadow.refused': '{name} refused to give control. Read-only view.',
+  'shadow.request': 'Request control',
+  'shadow.cancel': 'Cancel the request',
+  'shadow.release': 'Give back control',
 };
 
 /** @typedef {keyof typeof fr} MessageKey */

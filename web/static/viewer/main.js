@@ -9,11 +9,16 @@
  *
  * Flow: POST /api/launch → {ticket, ws} → WebSocket → ClientHello → ServerHello
  * → frames (tiles … EndFrame → FrameAck). See docs/protocol.md.
+ *
+ * A helpdesk shadow page (`/console/shadow/{sessionId}`) has `data-shadow="{sessionId}"`
+ * instead of `data-resource`: the viewer then asks `POST /api/shadow` `{"session": id}` for its
+ * ticket, starts read-only, and gets `ViewMode` after `ServerHello` (see helpdesk.js).
  */
 
 import {
   Button,
   CODECS_PNG,
+  ControlState,
   NoticeLevel,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -24,6 +29,7 @@ import {
   encodeKey,
   encodePointer,
 } from './protocol.js';
+import { HelpdeskState } from './helpdesk.js';
 import { Display, cursorCss } from './display.js';
 import { KeyboardHandler, ctrlAltDelSequence } from './keyboard.js';
 import { noticeText, pageLang, t } from './i18n.js';
@@ -45,7 +51,26 @@ import { noticeText, pageLang, t } from './i18n.js';
  * @property {string} clipboard last remote clipboard text
  * @property {{level: number, code: string, detail: string} | null} notice last Notice received
  * @property {ScaleMode} scaleMode
+ * @property {{from: string, text: string} | null} lastMessage last helpdesk Message received
+ * @property {{id: number, from: string} | null} controlRequest control question on screen (owner side)
+ * @property {import('./helpdesk.js').ControlStatus} control
+ * @property {boolean} readOnly input is not sent (a shadow without control)
+ * @property {import('./helpdesk.js').ViewMode | null} viewMode the ViewMode received, null for an owner's viewer
+ * @property {number} inputDropped input messages not sent because the viewer is read-only
  */
+
+/** The Notice codes after which the session is over (rather than broken). */
+const ENDED_CODES = [
+  'session.ended',
+  'session.logged_off',
+  'session.ended_by_staff',
+  'session.disconnected_by_staff',
+  'session.disconnected_timeout',
+  'session.idle_timeout',
+];
+
+/** At most this many helpdesk messages stay on screen; older ones go first. */
+const MAX_MESSAGES_SHOWN = 5;
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -123,6 +148,8 @@ export class Viewer {
     this.root = root;
     this.lang = pageLang();
     this.resource = data.resource ?? '';
+    /** Session id of a helpdesk shadow page, '' for a user's viewer. */
+    this.shadow = data.shadow ?? '';
     this.resourceName = data.resourceName ?? '';
     this.resourceIcon = data.resourceIcon ?? '';
     this.csrf = data.csrf ?? '';
@@ -154,6 +181,8 @@ export class Viewer {
     /** @type {number | undefined} */
     this.toastTimer = undefined;
 
+    this.helpdesk = new HelpdeskState({ shadow: this.shadow !== '' });
+
     const ui = this.buildDom();
     this.canvas = ui.canvas;
     this.screen = ui.screen;
@@ -171,6 +200,18 @@ export class Viewer {
     this.backLink = ui.backLink;
     this.dismissButton = ui.dismissButton;
     this.toast = ui.toast;
+    this.titleText = ui.titleText;
+    this.shadowBar = ui.shadowBar;
+    this.shadowText = ui.shadowText;
+    this.shadowButton = ui.shadowButton;
+    this.controlBar = ui.controlBar;
+    this.controlText = ui.controlText;
+    this.controlButton = ui.controlButton;
+    this.messages = ui.messages;
+    this.askOverlay = ui.askOverlay;
+    this.askMessage = ui.askMessage;
+    this.acceptButton = ui.acceptButton;
+    this.refuseButton = ui.refuseButton;
 
     const display = new Display(this.canvas, {
       onResize: (w, h) => this.onDisplayResize(w, h),
@@ -196,6 +237,12 @@ export class Viewer {
       clipboard: '',
       notice: null,
       scaleMode: this.scaleMode,
+      lastMessage: null,
+      controlRequest: null,
+      control: 'none',
+      readOnly: this.helpdesk.readOnly,
+      viewMode: null,
+      inputDropped: 0,
     };
     /** @type {any} */ (window).bascule = this.hooks;
 
@@ -222,7 +269,8 @@ export class Viewer {
       const image = el('img', 'bv-resource-icon', { src: this.resourceIcon, alt: '', width: '20', height: '20' });
       title.appendChild(image);
     }
-    title.appendChild(document.createTextNode(this.resourceName || this.resource));
+    const titleText = document.createTextNode(this.resourceName || this.resource);
+    title.appendChild(titleText);
 
     const status = el('span', 'bv-status', { role: 'status', 'aria-live': 'polite', title: this.t('toolbar.status') });
     const dot = el('span', 'bv-dot', { 'aria-hidden': 'true' });
@@ -274,7 +322,46 @@ export class Viewer {
 
     const toast = el('div', 'bv-toast', { role: 'status', 'aria-live': 'polite', hidden: '' });
 
-    root.append(toolbar, screen, overlay, toast);
+    // Shadow side: what this viewer may do, and the button to ask for (or give back) control.
+    const shadowBar = el('div', 'bv-bar bv-shadow-bar', { role: 'status', hidden: '' });
+    const shadowText = el('span', 'bv-bar-text');
+    const shadowButton = el('button', 'bv-action bv-bar-action', { type: 'button' });
+    shadowBar.append(shadowText, shadowButton);
+
+    // Owner side: who has control, and the button to take it back.
+    const controlBar = el('div', 'bv-bar bv-control-bar', { role: 'status', hidden: '' });
+    const controlText = el('span', 'bv-bar-text');
+    const controlSep = el('span', 'bv-bar-sep', { 'aria-hidden': 'true' });
+    controlSep.textContent = '—';
+    const controlButton = el('button', 'bv-action bv-bar-action', { type: 'button' });
+    controlButton.textContent = this.t('control.takeBack');
+    controlBar.append(controlText, controlSep, controlButton);
+
+    // Helpdesk messages, each kept until dismissed.
+    const messages = el('div', 'bv-messages');
+
+    // Owner side: the control question.
+    const askOverlay = el('div', 'bv-overlay bv-ask-overlay', { hidden: '' });
+    const ask = el('div', 'bv-dialog bv-ask', {
+      role: 'alertdialog',
+      'aria-modal': 'true',
+      'aria-labelledby': 'bv-ask-title',
+      'aria-describedby': 'bv-ask-message',
+    });
+    const askTitle = el('h2', 'bv-dialog-title', { id: 'bv-ask-title' });
+    askTitle.textContent = this.t('control.askTitle');
+    const askMessage = el('p', 'bv-dialog-message', { id: 'bv-ask-message' });
+    const askActions = el('div', 'bv-actions');
+    const accept = el('button', 'bv-action bv-action-primary', { type: 'button' });
+    accept.textContent = this.t('control.accept');
+    const refuse = el('button', 'bv-action', { type: 'button' });
+    refuse.textContent = this.t('control.refuse');
+    askActions.append(accept, refuse);
+    ask.append(askTitle, askMessage, askActions);
+    askOverlay.appendChild(ask);
+
+    screen.appendChild(messages);
+    root.append(toolbar, shadowBar, controlBar, screen, overlay, askOverlay, toast);
 
     return {
       canvas: canvas,
@@ -293,6 +380,18 @@ export class Viewer {
       backLink: backLink,
       dismissButton: dismiss,
       toast: toast,
+      titleText: titleText,
+      shadowBar: shadowBar,
+      shadowText: shadowText,
+      shadowButton: shadowButton,
+      controlBar: controlBar,
+      controlText: controlText,
+      controlButton: controlButton,
+      messages: messages,
+      askOverlay: askOverlay,
+      askMessage: askMessage,
+      acceptButton: accept,
+      refuseButton: refuse,
     };
   }
 
@@ -308,6 +407,7 @@ export class Viewer {
     this.statusEl.dataset.state = state;
     this.root.dataset.state = state;
     this.statusText.textContent = text ?? this.t(`state.${state}`);
+    this.renderHelpdesk();
   }
 
   /**
@@ -345,6 +445,133 @@ export class Viewer {
     this.toastTimer = window.setTimeout(() => {
       this.toast.hidden = true;
     }, 3000);
+  }
+
+  // -------------------------------------------------------------------------
+  // Helpdesk: messages, control requests, shadow mode
+
+  /**
+   * `name`, or "the helpdesk" / "the user" when it is empty.
+   * @param {string} name
+   * @param {'helpdesk.someone' | 'helpdesk.user'} fallback
+   */
+  nameOr(name, fallback) {
+    return name || this.t(fallback);
+  }
+
+  /** Bring the DOM and the test hooks in line with the helpdesk state. */
+  renderHelpdesk() {
+    const h = this.helpdesk;
+    this.hooks.control = h.control;
+    this.hooks.readOnly = h.readOnly;
+    this.hooks.viewMode = h.viewMode ? { ...h.viewMode } : null;
+    this.hooks.controlRequest = h.controlRequest ? { ...h.controlRequest } : null;
+    this.root.dataset.readOnly = String(h.readOnly);
+
+    // Shadow bar.
+    this.shadowBar.hidden = !h.isShadow;
+    if (h.isShadow) {
+      const name = this.nameOr(h.shadowOf, 'helpdesk.user');
+      let text;
+      let action = 'shadow.request';
+      if (h.control === 'granted') {
+        text = this.t('shadow.granted', { name });
+        action = 'shadow.release';
+      } else if (h.control === 'pending') {
+        text = this.t('shadow.pending', { name });
+        action = 'shadow.cancel';
+      } else if (h.control === 'refused') {
+        text = this.t('shadow.refused', { name });
+      } else {
+        text = this.t(h.readOnly ? 'shadow.readOnly' : 'shadow.watching', { name });
+      }
+      this.shadowText.textContent = text;
+      this.shadowButton.textContent = this.t(action);
+      this.shadowButton.dataset.action = action;
+      // Cancelling needs the request's id, which the server's ControlState brings.
+      this.shadowButton.disabled = !this.connected || (action === 'shadow.cancel' && h.controlId === null);
+      this.shadowBar.dataset.control = h.control;
+    }
+
+    // Owner's control bar.
+    const ownerGranted = !h.isShadow && h.control === 'granted' && this.connected;
+    this.controlBar.hidden = !ownerGranted;
+    if (ownerGranted) {
+      this.controlText.textContent = this.t('control.granted', { name: this.nameOr(h.controller, 'helpdesk.someone') });
+    }
+
+    // Owner's question.
+    // A question is moot once the connection is gone.
+    const request = this.connected ? h.controlRequest : null;
+    const wasHidden = this.askOverlay.hidden;
+    this.askOverlay.hidden = !request;
+    if (request) {
+      this.askMessage.textContent = this.t('control.ask', { name: this.nameOr(request.from, 'helpdesk.someone') });
+      // Focus the harmless answer first, as for any alert dialog.
+      if (wasHidden) this.refuseButton.focus({ preventScroll: true });
+    } else if (!wasHidden && this.askOverlay.contains(document.activeElement)) {
+      this.canvas.focus({ preventScroll: true });
+    }
+
+    // No Ctrl+Alt+Del from a read-only viewer.
+    this.cadButton.disabled = h.readOnly;
+  }
+
+  /** @param {string} from @param {string} text */
+  showMessage(from, text) {
+    this.helpdesk.onMessage(from, text);
+    this.hooks.lastMessage = { from, text };
+    const banner = el('div', 'bv-message', { role: 'alert' });
+    const body = el('p', 'bv-message-body');
+    const label = el('strong', 'bv-message-from');
+    label.textContent = from ? this.t('message.from', { name: from }) : this.t('message.fromHelpdesk');
+    const content = el('span', 'bv-message-text');
+    content.textContent = text;
+    body.append(label, document.createTextNode(' '), content);
+    const close = el('button', 'bv-action bv-message-close', { type: 'button', 'aria-label': this.t('message.dismissLabel') });
+    close.textContent = this.t('message.dismiss');
+    close.addEventListener('click', () => {
+      banner.remove();
+      this.canvas.focus({ preventScroll: true });
+    });
+    banner.append(body, close);
+    this.messages.appendChild(banner);
+    while (this.messages.childElementCount > MAX_MESSAGES_SHOWN) this.messages.firstElementChild?.remove();
+  }
+
+  /** Owner side: answer the question on screen. @param {boolean} granted */
+  answerControl(granted) {
+    const bytes = this.helpdesk.reply(granted);
+    if (bytes) this.send(bytes);
+    this.renderHelpdesk();
+    this.canvas.focus({ preventScroll: true });
+  }
+
+  /** Shadow side: the bar's button (ask, cancel, or give back). */
+  onShadowAction() {
+    const h = this.helpdesk;
+    const bytes = h.control === 'granted' || h.control === 'pending' ? this.releaseControl() : h.request();
+    if (bytes) this.send(bytes);
+    this.renderHelpdesk();
+  }
+
+  /** Ending control: let go of held keys and buttons while they may still be sent. */
+  releaseControl() {
+    this.releaseInput();
+    return this.helpdesk.release();
+  }
+
+  /**
+   * Applies a ControlState; a viewer that becomes read-only first releases its keys and buttons.
+   * @param {number} id @param {number} state
+   */
+  onControlState(id, state) {
+    if (this.helpdesk.isShadow && state !== ControlState.Granted) this.releaseInput();
+    const before = this.helpdesk.control;
+    this.helpdesk.onControlState(id, state);
+    const after = this.helpdesk.control;
+    if (before === 'granted' && after === 'none') this.showToast(this.t('control.endedToast'));
+    this.renderHelpdesk();
   }
 
   // -------------------------------------------------------------------------
@@ -468,6 +695,27 @@ export class Viewer {
     this.updateFullscreenButton();
 
     this.reconnectButton.addEventListener('click', () => void this.launch());
+
+    this.acceptButton.addEventListener('click', () => this.answerControl(true));
+    this.refuseButton.addEventListener('click', () => this.answerControl(false));
+    this.askOverlay.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') {
+        ev.preventDefault();
+        this.answerControl(false);
+      } else if (ev.key === 'Tab') {
+        // Keep the focus in the dialog (two buttons).
+        ev.preventDefault();
+        const next = document.activeElement === this.acceptButton ? this.refuseButton : this.acceptButton;
+        next.focus();
+      }
+    });
+    this.shadowButton.addEventListener('click', () => this.onShadowAction());
+    this.controlButton.addEventListener('click', () => {
+      const bytes = this.helpdesk.release();
+      if (bytes) this.send(bytes);
+      this.renderHelpdesk();
+      this.canvas.focus({ preventScroll: true });
+    });
     this.dismissButton.addEventListener('click', () => {
       this.hideOverlay();
       c.focus({ preventScroll: true });
@@ -497,11 +745,12 @@ export class Viewer {
 
     // Keyboard
     c.addEventListener('keydown', (ev) => {
-      if (!this.connected) return;
+      // Read-only: the keys stay the browser's (Tab, shortcuts) and nothing is sent.
+      if (!this.connected || this.helpdesk.readOnly) return;
       this.keyboard.keyDown(ev);
     });
     c.addEventListener('keyup', (ev) => {
-      if (!this.connected) return;
+      if (!this.connected || this.helpdesk.readOnly) return;
       this.keyboard.keyUp(ev);
     });
     c.addEventListener('blur', () => this.releaseInput());
@@ -513,6 +762,7 @@ export class Viewer {
     // Clipboard: Ctrl+V in the viewer sends the text before the keys.
     document.addEventListener('paste', (ev) => {
       if (document.activeElement !== c && !this.keyboard.hasPendingPaste()) return;
+      if (this.helpdesk.readOnly) return;
       ev.preventDefault();
       const text = ev.clipboardData ? ev.clipboardData.getData('text/plain') : '';
       if (text && this.canSend()) this.send(encodeClipboard(text));
@@ -549,7 +799,7 @@ export class Viewer {
    * @param {number} [forceButtons]
    */
   onPointer(ev, forceButtons) {
-    if (!this.connected) return;
+    if (!this.connected || this.helpdesk.readOnly) return;
     const pos = this.toRemote(ev);
     if (!pos) return;
     this.pointerX = pos.x;
@@ -583,6 +833,8 @@ export class Viewer {
 
   /** @param {WheelEvent} ev */
   onWheel(ev) {
+    // Read-only: the wheel scrolls the page (actual-size mode) and nothing is sent.
+    if (this.helpdesk.readOnly) return;
     ev.preventDefault();
     if (!this.connected) return;
     const pos = this.toRemote(ev);
@@ -643,8 +895,16 @@ export class Viewer {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN && this.helloSent;
   }
 
-  /** @param {Uint8Array} bytes */
+  /**
+   * Sends one client message. A read-only viewer never sends input (keys, pointer, clipboard,
+   * resize): the message is dropped here, whichever path produced it.
+   * @param {Uint8Array} bytes
+   */
   send(bytes) {
+    if (!this.helpdesk.maySend(bytes)) {
+      this.hooks.inputDropped++;
+      return;
+    }
     const ws = this.ws;
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(bytes);
   }
@@ -654,7 +914,7 @@ export class Viewer {
     this.closeSocket();
     this.hideOverlay();
     this.setState(this.everConnected ? 'reconnecting' : 'connecting');
-    if (!this.resource) {
+    if (!this.resource && !this.shadow) {
       this.fail('error', this.t('title.launch'), this.t('error.noResource'), '', false);
       return;
     }
@@ -663,14 +923,17 @@ export class Viewer {
       return;
     }
 
+    // A shadow page asks for a ticket to watch a session; a user's viewer launches its resource.
+    const endpoint = this.shadow ? '/api/shadow' : '/api/launch';
+    const request = this.shadow ? { session: this.shadow } : { resource: this.resource };
     /** @type {Response} */
     let resp;
     try {
-      resp = await fetch('/api/launch', {
+      resp = await fetch(endpoint, {
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': this.csrf },
-        body: JSON.stringify({ resource: this.resource }),
+        body: JSON.stringify(request),
       });
     } catch (err) {
       this.fail('error', this.t('title.launch'), this.t('error.network'), String(err), true);
@@ -692,7 +955,7 @@ export class Viewer {
             ? this.t('error.badResponse')
             : this.t('error.http', { status: resp.status });
       const code = body && typeof body.error === 'string' ? body.error : '';
-      const detail = `POST /api/launch → HTTP ${resp.status}${code ? ` (${code})` : ''}`;
+      const detail = `POST ${endpoint} → HTTP ${resp.status}${code ? ` (${code})` : ''}`;
       this.fail('error', this.t('title.launch'), message, detail, true);
       return;
     }
@@ -711,6 +974,8 @@ export class Viewer {
     this.connected = false;
     this.sentMask = 0;
     this.sentX = this.sentY = -1;
+    this.helpdesk.reset();
+    this.renderHelpdesk();
 
     /** @type {WebSocket} */
     let ws;
@@ -824,6 +1089,24 @@ export class Viewer {
         }
         this.showToast(this.t('toast.clipboard'));
         return;
+      case 'Message':
+        this.showMessage(msg.from, msg.text);
+        return;
+      case 'ControlRequest':
+        this.helpdesk.onControlRequest(msg.id, msg.from);
+        this.renderHelpdesk();
+        return;
+      case 'ControlState':
+        this.onControlState(msg.id, msg.state);
+        return;
+      case 'ViewMode':
+        if (msg.readOnly) this.releaseInput();
+        this.helpdesk.onViewMode(msg.readOnly, msg.shadowOf);
+        if (!this.resourceName && msg.shadowOf) {
+          this.titleText.textContent = this.t('shadow.title', { name: msg.shadowOf });
+        }
+        this.renderHelpdesk();
+        return;
     }
   }
 
@@ -837,12 +1120,13 @@ export class Viewer {
     const text = noticeText(code, this.lang) ?? this.t('notice.unknown', { code });
     if (level >= NoticeLevel.Error) {
       this.fatal = { code, detail };
-      const ended = ['session.ended', 'session.logged_off', 'session.ended_by_staff', 'session.disconnected_timeout', 'session.idle_timeout'].includes(code);
+      const ended = ENDED_CODES.includes(code);
       this.connected = false;
       this.keyboard.reset();
       this.setState(ended ? 'ended' : 'error');
+      const title = code === 'session.disconnected_by_staff' ? 'title.disconnected' : ended ? 'title.ended' : 'title.error';
       this.showOverlay({
-        title: this.t(ended ? 'title.ended' : 'title.error'),
+        title: this.t(title),
         message: text,
         detail: `${code}${detail ? `\n${detail}` : ''}`,
         reconnect: true,

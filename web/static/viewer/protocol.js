@@ -19,6 +19,12 @@ export const CODECS_PNG = 1 << 0;
 /** A client message larger than this closes the WebSocket (1009). */
 export const MAX_CLIENT_MESSAGE = 256 * 1024;
 
+/** The longest text of a helpdesk `Message`, in characters (code points). */
+export const MAX_MESSAGE_TEXT = 2000;
+
+/** The longest person name (`from`, `shadowOf`) of the helpdesk messages, in characters. */
+export const MAX_NAME = 128;
+
 export const ServerType = Object.freeze({
   ServerHello: 0x01,
   Tile: 0x02,
@@ -29,6 +35,10 @@ export const ServerType = Object.freeze({
   EndFrame: 0x07,
   Notice: 0x08,
   Clipboard: 0x09,
+  Message: 0x0a,
+  ControlRequest: 0x0b,
+  ControlState: 0x0c,
+  ViewMode: 0x0d,
 });
 
 export const ClientType = Object.freeze({
@@ -38,7 +48,13 @@ export const ClientType = Object.freeze({
   Pointer: 0x84,
   ResizeRequest: 0x85,
   Clipboard: 0x86,
+  ControlReply: 0x87,
+  ControlRequest: 0x88,
+  ControlRelease: 0x89,
 });
+
+/** The `state` of a ControlState message. */
+export const ControlState = Object.freeze({ Pending: 0, Granted: 1, Refused: 2, Ended: 3 });
 
 export const NoticeLevel = Object.freeze({ Info: 0, Warning: 1, Error: 2 });
 
@@ -63,14 +79,21 @@ export const Button = Object.freeze({
  * @typedef {{type: 'EndFrame', seq: number}} EndFrameMsg
  * @typedef {{type: 'Notice', level: number, code: string, detail: string}} NoticeMsg
  * @typedef {{type: 'Clipboard', text: string}} ClipboardMsg
- * @typedef {ServerHelloMsg | TileMsg | FillMsg | CopyMsg | CursorMsg | ResizeMsg | EndFrameMsg | NoticeMsg | ClipboardMsg} ServerMessage
+ * @typedef {{type: 'Message', from: string, text: string}} MessageMsg
+ * @typedef {{type: 'ControlRequest', id: number, from: string}} ControlRequestMsg
+ * @typedef {{type: 'ControlState', id: number, state: number}} ControlStateMsg
+ * @typedef {{type: 'ViewMode', readOnly: boolean, shadowOf: string}} ViewModeMsg
+ * @typedef {ServerHelloMsg | TileMsg | FillMsg | CopyMsg | CursorMsg | ResizeMsg | EndFrameMsg | NoticeMsg | ClipboardMsg | MessageMsg | ControlRequestMsg | ControlStateMsg | ViewModeMsg} ServerMessage
  *
  * @typedef {{type: 'ClientHello', version: number, width: number, height: number, codecs: number}} ClientHelloMsg
  * @typedef {{type: 'FrameAck', seq: number}} FrameAckMsg
  * @typedef {{type: 'Key', down: boolean, keysym: number, scancode: number}} KeyMsg
  * @typedef {{type: 'Pointer', x: number, y: number, buttons: number}} PointerMsg
  * @typedef {{type: 'ResizeRequest', width: number, height: number}} ResizeRequestMsg
- * @typedef {ClientHelloMsg | FrameAckMsg | KeyMsg | PointerMsg | ResizeRequestMsg | ClipboardMsg} ClientMessage
+ * @typedef {{type: 'ControlReply', id: number, granted: boolean}} ControlReplyMsg
+ * @typedef {{type: 'ControlRequest'}} ClientControlRequestMsg the shadow's request (empty payload)
+ * @typedef {{type: 'ControlRelease', id: number}} ControlReleaseMsg
+ * @typedef {ClientHelloMsg | FrameAckMsg | KeyMsg | PointerMsg | ResizeRequestMsg | ClipboardMsg | ControlReplyMsg | ClientControlRequestMsg | ControlReleaseMsg} ClientMessage
  */
 
 /** Raised for any malformed message: truncated, unknown type, trailing bytes, bad text. */
@@ -148,6 +171,26 @@ class Reader {
     return out;
   }
 
+  /** A 0/1 byte. @param {string} field */
+  flag(field) {
+    const v = this.u8(field);
+    if (v > 1) throw new ProtocolError(`${this.name}: ${field} must be 0 or 1`);
+    return v === 1;
+  }
+
+  /**
+   * A `u16` length then UTF-8 text of at most `maxChars` characters.
+   * @param {string} field @param {number} maxChars
+   */
+  boundedText(field, maxChars) {
+    const len = this.u16(`${field}_len`);
+    const text = utf8(this.take(len, field));
+    if (codePoints(text) > maxChars) {
+      throw new ProtocolError(`${this.name}: ${field} is longer than ${maxChars} characters`);
+    }
+    return text;
+  }
+
   /** The rest of the message (may be empty). */
   rest() {
     const out = this.bytes.subarray(this.pos);
@@ -176,6 +219,28 @@ function ascii(bytes, field) {
 /** @param {Uint8Array} bytes */
 function utf8(bytes) {
   return utf8Decoder.decode(bytes);
+}
+
+/** Number of code points (what Rust calls chars) of `text`. @param {string} text */
+function codePoints(text) {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/**
+ * `text` cut to at most `max` code points, as the gateway's encoder does.
+ * @param {string} text @param {number} max
+ */
+export function cutText(text, max) {
+  if (text.length <= max) return text;
+  let out = '';
+  let n = 0;
+  for (const c of text) {
+    if (n++ === max) break;
+    out += c;
+  }
+  return out;
 }
 
 /**
@@ -275,6 +340,35 @@ export function decodeServerMessage(data) {
       const r = new Reader(bytes, 'Clipboard');
       return { type: 'Clipboard', text: utf8(r.rest()) };
     }
+    case ServerType.Message: {
+      const r = new Reader(bytes, 'Message');
+      const from = r.boundedText('from', MAX_NAME);
+      const text = r.boundedText('text', MAX_MESSAGE_TEXT);
+      r.end();
+      return { type: 'Message', from, text };
+    }
+    case ServerType.ControlRequest: {
+      const r = new Reader(bytes, 'ControlRequest');
+      const id = r.u32('id');
+      const from = r.boundedText('from', MAX_NAME);
+      r.end();
+      return { type: 'ControlRequest', id, from };
+    }
+    case ServerType.ControlState: {
+      const r = new Reader(bytes, 'ControlState');
+      const id = r.u32('id');
+      const state = r.u8('state');
+      if (state > ControlState.Ended) throw new ProtocolError(`ControlState: unknown state ${state}`);
+      r.end();
+      return { type: 'ControlState', id, state };
+    }
+    case ServerType.ViewMode: {
+      const r = new Reader(bytes, 'ViewMode');
+      const readOnly = r.flag('read_only');
+      const shadowOf = r.boundedText('shadow_of', MAX_NAME);
+      r.end();
+      return { type: 'ViewMode', readOnly, shadowOf };
+    }
     default:
       throw new ProtocolError(`unknown server message type 0x${type.toString(16).padStart(2, '0')}`);
   }
@@ -334,6 +428,23 @@ export function decodeClientMessage(data) {
     case ClientType.Clipboard: {
       const r = new Reader(bytes, 'Clipboard');
       return { type: 'Clipboard', text: utf8(r.rest()) };
+    }
+    case ClientType.ControlReply: {
+      const r = new Reader(bytes, 'ControlReply');
+      const id = r.u32('id');
+      const granted = r.flag('granted');
+      r.end();
+      return { type: 'ControlReply', id, granted };
+    }
+    case ClientType.ControlRequest: {
+      new Reader(bytes, 'ControlRequest').end();
+      return { type: 'ControlRequest' };
+    }
+    case ClientType.ControlRelease: {
+      const r = new Reader(bytes, 'ControlRelease');
+      const id = r.u32('id');
+      r.end();
+      return { type: 'ControlRelease', id };
     }
     default:
       throw new ProtocolError(`unknown client message type 0x${type.toString(16).padStart(2, '0')}`);
@@ -460,6 +571,12 @@ export function encodeClientMessage(msg) {
       const text = utf8Truncated(msg.text, MAX_CLIENT_MESSAGE - 1);
       return new Writer(ClientType.Clipboard, 1 + text.length).raw(text).done();
     }
+    case 'ControlReply':
+      return new Writer(ClientType.ControlReply, 6).u32(msg.id, 'id').u8(msg.granted ? 1 : 0, 'granted').done();
+    case 'ControlRequest':
+      return new Writer(ClientType.ControlRequest, 1).done();
+    case 'ControlRelease':
+      return new Writer(ClientType.ControlRelease, 5).u32(msg.id, 'id').done();
     default:
       throw new TypeError(`unknown client message ${/** @type {{type: string}} */ (msg).type}`);
   }
@@ -542,6 +659,35 @@ export function encodeServerMessage(msg) {
       const text = utf8Encoder.encode(msg.text);
       return new Writer(ServerType.Clipboard, 1 + text.length).raw(text).done();
     }
+    case 'Message': {
+      const from = utf8Encoder.encode(cutText(msg.from, MAX_NAME));
+      const text = utf8Encoder.encode(cutText(msg.text, MAX_MESSAGE_TEXT));
+      return new Writer(ServerType.Message, 1 + 2 + from.length + 2 + text.length)
+        .u16(from.length, 'from_len')
+        .raw(from)
+        .u16(text.length, 'text_len')
+        .raw(text)
+        .done();
+    }
+    case 'ControlRequest': {
+      const from = utf8Encoder.encode(cutText(msg.from, MAX_NAME));
+      return new Writer(ServerType.ControlRequest, 1 + 4 + 2 + from.length)
+        .u32(msg.id, 'id')
+        .u16(from.length, 'from_len')
+        .raw(from)
+        .done();
+    }
+    case 'ControlState':
+      checkUint(msg.state, ControlState.Ended, 'state');
+      return new Writer(ServerType.ControlState, 6).u32(msg.id, 'id').u8(msg.state, 'state').done();
+    case 'ViewMode': {
+      const name = utf8Encoder.encode(cutText(msg.shadowOf, MAX_NAME));
+      return new Writer(ServerType.ViewMode, 1 + 1 + 2 + name.length)
+        .u8(msg.readOnly ? 1 : 0, 'read_only')
+        .u16(name.length, 'shadow_of_len')
+        .raw(name)
+        .done();
+    }
     default:
       throw new TypeError(`unknown server message ${/** @type {{type: string}} */ (msg).type}`);
   }
@@ -577,4 +723,19 @@ export function encodeResizeRequest(width, height) {
 /** @param {string} text */
 export function encodeClipboard(text) {
   return encodeClientMessage({ type: 'Clipboard', text });
+}
+
+/** The session owner's answer to control request `id`. @param {number} id @param {boolean} granted */
+export function encodeControlReply(id, granted) {
+  return encodeClientMessage({ type: 'ControlReply', id, granted });
+}
+
+/** A shadow viewer asks for control. */
+export function encodeControlRequest() {
+  return encodeClientMessage({ type: 'ControlRequest' });
+}
+
+/** The owner takes control back, or the shadow gives it back. @param {number} id */
+export function encodeControlRelease(id) {
+  return encodeClientMessage({ type: 'ControlRelease', id });
 }

@@ -368,6 +368,45 @@ impl Portal {
         }
     }
 
+    /// `POST /api/shadow` then the upgrade: a helpdesk viewer of someone's live session.
+    pub(crate) async fn open_shadow(&self, session: &str) -> Result<ViewerClient> {
+        let body = serde_json::json!({ "session": session }).to_string();
+        let cookie = self.cookie_header();
+        let origin = self.origin();
+        let headers = [
+            ("Cookie", cookie.as_str()),
+            ("Origin", origin.as_str()),
+            ("Content-Type", "application/json"),
+            ("X-CSRF-Token", self.csrf.as_str()),
+        ];
+        let response = request(self.addr, "POST", "/api/shadow", &headers, Some(body.as_bytes())).await?;
+        if response.status != 200 {
+            bail!("shadow of {session} answered {}: {}", response.status, response.text());
+        }
+        let ticket = response.json()?["ticket"].as_str().context("no ticket")?.to_owned();
+        match self.open_ws(&ticket).await? {
+            Ok(ws) => ViewerClient::start(ws).await,
+            Err(status) => bail!("the shadow's WebSocket upgrade was refused with HTTP {status}"),
+        }
+    }
+
+    /// A form `POST` with the portal's CSRF token added.
+    pub(crate) async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Result<Response> {
+        let mut all = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        let body = form_encode(&all);
+        let cookie = self.cookie_header();
+        let origin = self.origin();
+        request(
+            self.addr,
+            "POST",
+            path,
+            &[("Cookie", &cookie), ("Origin", &origin), ("Content-Type", "application/x-www-form-urlencoded")],
+            Some(body.as_bytes()),
+        )
+        .await
+    }
+
     /// Launch, upgrade and send the ClientHello: a running viewer of `resource`.
     pub(crate) async fn open_viewer(&self, resource: &str) -> Result<ViewerClient> {
         let ticket = self.launch(resource).await?;

@@ -270,6 +270,27 @@ impl ViewerClient {
     }
 
     /// Reads until the WebSocket closes; returns the close code and reason.
+    /// Reads until a message that `matches` arrives (frames are drawn and acknowledged meanwhile).
+    pub(crate) async fn wait_message(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut matches: impl FnMut(&ServerMessage) -> bool,
+    ) -> Result<ServerMessage> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!("no {what} within {timeout:?} ({self:?})");
+            }
+            match self.recv(left).await? {
+                Some(Incoming::Message(message)) if matches(&message) => return Ok(message),
+                Some(Incoming::Closed) => bail!("the WebSocket closed while waiting for {what} ({self:?})"),
+                _ => {}
+            }
+        }
+    }
+
     pub(crate) async fn wait_closed(&mut self, timeout: Duration) -> Result<(u16, String)> {
         let deadline = Instant::now() + timeout;
         loop {

@@ -47,6 +47,8 @@ test('login, open the demo desktop, and the canvas equals the X screen exactly',
   await settle(page);
   const diff = await canvasDiff(page, demo.display);
   assert.equal(diff.differing, 0, `canvas differs from the X screen: ${diff.differing} pixels, ${diff.detail}`);
+  // The picture came through the client tile cache (agreed at the handshake).
+  assert.ok(await page.evaluate(() => window.bascule.cacheTiles > 0 && window.bascule.cacheStores > 0), 'tiles were cached');
 });
 
 test('a command typed in the browser runs on the desktop', async () => {

@@ -2,13 +2,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CACHE_TILE,
   ControlState,
+  MAX_CACHE_TILES,
   MAX_CLIENT_MESSAGE,
   MAX_MESSAGE_TEXT,
   MAX_NAME,
   ProtocolError,
   decodeClientMessage,
   decodeServerMessage,
+  encodeCacheOffer,
   encodeClientHello,
   encodeClientMessage,
   encodeClipboard,
@@ -45,6 +48,13 @@ const serverMessages = [
   { type: 'ControlState', id: 0xffffffff, state: 3 },
   { type: 'ViewMode', readOnly: true, shadowOf: 'Jérôme Martin' },
   { type: 'ViewMode', readOnly: false, shadowOf: '' },
+  { type: 'CacheAgreed', tiles: 2048 },
+  { type: 'CacheAgreed', tiles: 0 },
+  { type: 'CacheAgreed', tiles: MAX_CACHE_TILES },
+  { type: 'CacheStore', slot: 7, x: 1216, y: 768, w: 64, h: 32, codec: 1, data: png },
+  { type: 'CacheStore', slot: MAX_CACHE_TILES - 1, x: 0, y: 0, w: 1, h: 1, codec: 1, data: new Uint8Array(0) },
+  { type: 'CacheDraw', slot: 0, x: 64, y: 128 },
+  { type: 'CacheDraw', slot: MAX_CACHE_TILES - 1, x: 65535, y: 65535 },
 ];
 
 const clientMessages = [
@@ -59,6 +69,9 @@ const clientMessages = [
   { type: 'ControlReply', id: 0xffffffff, granted: false },
   { type: 'ControlRequest' },
   { type: 'ControlRelease', id: 0x0a0b0c0d },
+  { type: 'CacheOffer', tiles: 2048 },
+  { type: 'CacheOffer', tiles: 0 },
+  { type: 'CacheOffer', tiles: MAX_CACHE_TILES },
 ];
 
 /** Compare with Uint8Array fields turned into plain arrays. */
@@ -108,7 +121,9 @@ test('truncated messages are errors', () => {
       ServerHello: 14, Tile: 10, Fill: 12, Copy: 13, Cursor: 9, Resize: 5, EndFrame: 5, Notice: 6, Clipboard: 1,
       // No "rest of the message" field: every cut is an error.
       Message: bytes.length, ControlRequest: bytes.length, ControlState: bytes.length, ViewMode: bytes.length,
+      CacheAgreed: bytes.length, CacheDraw: bytes.length, CacheStore: 14,
     }[msg.type];
+    assert.ok(fixedPart !== undefined, msg.type);
     for (let n = 1; n < Math.min(bytes.length, fixedPart); n++) {
       assert.throws(() => decodeServerMessage(bytes.subarray(0, n)), ProtocolError, `${msg.type} cut at ${n}`);
     }
@@ -188,9 +203,9 @@ test('helpdesk messages: truncated, trailing, out of range and unknown are error
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x0d, 2, 0, 0)), /read_only must be 0 or 1/);
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x0a, 0, 0, 0, 0, 9)), /trailing/);
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x0a, 0, 0, 5, 0, 0x61)), /truncated Message/);
-  assert.throws(() => decodeServerMessage(Uint8Array.of(0x0e)), /unknown server message type 0x0e/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x11)), /unknown server message type 0x11/);
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x88)), /unknown server message type 0x88/);
-  assert.throws(() => decodeClientMessage(Uint8Array.of(0x8a)), /unknown client message type 0x8a/);
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x8b)), /unknown client message type 0x8b/);
   assert.throws(() => decodeClientMessage(Uint8Array.of(0x0b)), /unknown client message type 0x0b/);
   assert.throws(() => encodeServerMessage({ type: 'ControlState', id: 1, state: 4 }), RangeError);
   assert.throws(() => encodeControlRelease(-1), RangeError);
@@ -222,4 +237,63 @@ test('helpdesk texts are bounded in characters: decoding refuses more, encoding 
   assert.deepEqual(cut, { type: 'Message', from: 'ß'.repeat(MAX_NAME), text: '😀'.repeat(MAX_MESSAGE_TEXT) });
   const request = decodeServerMessage(encodeServerMessage({ type: 'ControlRequest', id: 1, from: 'é'.repeat(200) }));
   assert.deepEqual(request, { type: 'ControlRequest', id: 1, from: 'é'.repeat(MAX_NAME) });
+});
+
+test('tile cache messages: exact wire layout, as in docs/protocol.md and the Rust tests', () => {
+  assert.deepEqual([...encodeCacheOffer(0xff02)], [0x8a, 2, 0xff, 0, 0]);
+  assert.deepEqual([...encodeServerMessage({ type: 'CacheAgreed', tiles: 2048 })], [0x0e, 0, 8, 0, 0]);
+  const store = { type: 'CacheStore', slot: 0xff01, x: 0x0506, y: 0x0708, w: 64, h: 32, codec: 1, data: Uint8Array.of(0xaa, 0xbb) };
+  assert.deepEqual([...encodeServerMessage(store)], [0x0f, 1, 0xff, 0, 0, 6, 5, 8, 7, 64, 0, 32, 0, 1, 0xaa, 0xbb]);
+  assert.deepEqual([...encodeServerMessage({ type: 'CacheDraw', slot: 0xff01, x: 0x0506, y: 0x0708 })], [0x10, 1, 0xff, 0, 0, 6, 5, 8, 7]);
+
+  assert.deepEqual(decodeClientMessage(Uint8Array.of(0x8a, 0, 8, 0, 0)), { type: 'CacheOffer', tiles: 2048 });
+  assert.deepEqual(decodeServerMessage(Uint8Array.of(0x0e, 5, 0, 0, 0)), { type: 'CacheAgreed', tiles: 5 });
+  assert.deepEqual(decodeServerMessage(Uint8Array.of(0x10, 1, 0, 0, 0, 64, 0, 128, 0)), { type: 'CacheDraw', slot: 1, x: 64, y: 128 });
+  const decoded = decodeServerMessage(Uint8Array.of(0x0f, 2, 0, 0, 0, 0, 1, 0, 2, 3, 0, 4, 0, 1, 9));
+  assert.deepEqual(plain(decoded), { type: 'CacheStore', slot: 2, x: 256, y: 512, w: 3, h: 4, codec: 1, data: [9] });
+});
+
+test('tile cache messages: bounds, truncation, trailing bytes and unknown codecs are errors', () => {
+  const le32 = (v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+  // Counts above MAX_CACHE_TILES, slots at or above it.
+  assert.throws(() => decodeClientMessage(Uint8Array.from([0x8a, ...le32(MAX_CACHE_TILES + 1)])), /above 65536/);
+  assert.throws(() => decodeClientMessage(Uint8Array.from([0x8a, ...le32(0xffffffff)])), ProtocolError);
+  assert.throws(() => decodeServerMessage(Uint8Array.from([0x0e, ...le32(MAX_CACHE_TILES + 1)])), /above 65536/);
+  assert.throws(() => decodeServerMessage(Uint8Array.from([0x10, ...le32(MAX_CACHE_TILES), 0, 0, 0, 0])), /slot 65536/);
+  /** @param {number} slot @param {number} w @param {number} h @param {number} codec */
+  const store = (slot, w, h, codec) =>
+    decodeServerMessage(Uint8Array.from([0x0f, ...le32(slot), 0, 0, 0, 0, w & 0xff, w >> 8, h & 0xff, h >> 8, codec, 1, 2]));
+  assert.equal(store(0, CACHE_TILE, CACHE_TILE, 1).type, 'CacheStore');
+  assert.equal(store(0, 1, 1, 1).type, 'CacheStore');
+  assert.throws(() => store(MAX_CACHE_TILES, 8, 8, 1), /slot 65536/);
+  for (const [w, h] of [[65, 64], [64, 65], [0, 8], [8, 0], [65535, 65535]]) {
+    assert.throws(() => store(0, w, h, 1), /CacheStore: a \d+x\d+ tile/, `${w}x${h}`);
+  }
+  assert.throws(() => store(0, 8, 8, 2), /unknown codec 2/);
+  // Every cut of the fixed part is "truncated", whatever the values before the cut.
+  for (const bytes of [
+    encodeServerMessage({ type: 'CacheStore', slot: 3, x: 1, y: 2, w: 3, h: 4, codec: 1, data: Uint8Array.of(1) }),
+    Uint8Array.from([0x0f, ...le32(MAX_CACHE_TILES), 0, 0, 0, 0, 99, 0, 99, 0, 7]),
+    encodeServerMessage({ type: 'CacheDraw', slot: 3, x: 1, y: 2 }),
+    encodeServerMessage({ type: 'CacheAgreed', tiles: 3 }),
+    encodeCacheOffer(3),
+  ]) {
+    const fixed = bytes[0] === 0x0f ? 14 : bytes.length;
+    const decode = bytes[0] === 0x8a ? decodeClientMessage : decodeServerMessage;
+    for (let n = 1; n < fixed; n++) {
+      assert.throws(() => decode(bytes.subarray(0, n)), /truncated/, `type ${bytes[0]} cut at ${n}`);
+    }
+  }
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x8a, 1, 0, 0, 0, 0)), /trailing/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x0e, 1, 0, 0, 0, 0)), /trailing/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0)), /trailing/);
+  // A client type is not a server type and back; the next codes are still unknown.
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x8a, 1, 0, 0, 0)), /unknown server message type 0x8a/);
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x0e, 1, 0, 0, 0)), /unknown client message type 0x0e/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x11)), /unknown server message type 0x11/);
+  assert.throws(() => decodeClientMessage(Uint8Array.of(0x8b)), /unknown client message type 0x8b/);
+  // Encoders refuse what decoders would.
+  assert.throws(() => encodeCacheOffer(MAX_CACHE_TILES + 1), RangeError);
+  assert.throws(() => encodeCacheOffer(-1), RangeError);
+  assert.throws(() => encodeServerMessage({ type: 'CacheDraw', slot: MAX_CACHE_TILES, x: 0, y: 0 }), RangeError);
 });

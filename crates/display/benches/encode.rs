@@ -1,9 +1,12 @@
-//! Encode benchmark: time and bytes for a full 1280x800 desktop frame and for a typing update.
+//! Encode benchmark: time and bytes for a full 1280x800 desktop frame, a typing update, and a
+//! switch back to a window seen before (screen A, screen B, A again), without and with the client
+//! tile cache.
 //!
-//! Run with `cargo bench -p bascule-display`. It prints a table (median of many runs); it asserts
-//! nothing about speed, that belongs to the numbers it prints.
+//! Run with `cargo bench -p bascule-display`. It prints tables (median of many runs); it asserts
+//! nothing about speed, that belongs to the numbers it prints. It does check that every measured
+//! frame rebuilds the screen on a reference canvas.
 
-use bascule_display::{Canvas, Display, Framebuffer, Update};
+use bascule_display::{Canvas, Display, Framebuffer, Update, ViewerId};
 use bascule_proto::{Rect, ServerMessage};
 use std::time::{Duration, Instant};
 
@@ -20,8 +23,13 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// Returns (median encode time, bytes, messages) of the frame produced after `prepare`.
-fn measure(runs: usize, mut prepare: impl FnMut(&mut Display) -> bascule_display::ViewerId) -> (Duration, usize, usize) {
+/// Returns (median encode time, bytes, messages) of the frame produced after `prepare`; `offer` is
+/// the cache offer that `prepare` made for the viewer, if any.
+fn measure(
+    runs: usize,
+    offer: Option<u32>,
+    mut prepare: impl FnMut(&mut Display) -> bascule_display::ViewerId,
+) -> (Duration, usize, usize) {
     let mut times = Vec::with_capacity(runs);
     let mut bytes = 0;
     let mut messages = 0;
@@ -36,11 +44,100 @@ fn measure(runs: usize, mut prepare: impl FnMut(&mut Display) -> bascule_display
         messages = payloads.len();
         // Check that what we measured is right: the canvas rebuilt from it equals the source.
         let mut canvas = Canvas::new(1280, 800);
+        if let Some(tiles) = offer {
+            canvas.offer_cache(tiles);
+            let agreed = ServerMessage::CacheAgreed { tiles: tiles.min(bascule_display::SERVER_CACHE_TILES) };
+            canvas.apply(&agreed).expect("agreed");
+        }
         for payload in &payloads {
             canvas.apply(&ServerMessage::decode(payload).expect("decodes")).expect("draws");
         }
     }
     (median(times), bytes, messages)
+}
+
+/// The tile cache the browser viewer offers (`web/static/viewer/main.js`).
+const OFFER: u32 = 2048;
+
+/// The terminal window of the fixture, and its text area (white, below the title bar).
+const WINDOW: Rect = Rect { x: 40, y: 40, width: 906, height: 599 };
+const TEXT: Rect = Rect { x: 41, y: 60, width: 904, height: 576 };
+
+/// Time, bytes and messages of one frame.
+#[derive(Clone, Copy, Default)]
+struct Figures {
+    time: Duration,
+    bytes: usize,
+    messages: usize,
+}
+
+/// Plans and encodes the next frame of `viewer` (timed), draws it on `canvas`, acknowledges it,
+/// and checks that the canvas shows the framebuffer.
+fn frame(display: &mut Display, viewer: ViewerId, canvas: &mut Canvas) -> Figures {
+    let start = Instant::now();
+    let plan = display.take_frame(viewer).expect("a frame is due");
+    let seq = plan.seq();
+    let payloads = plan.encode();
+    let time = start.elapsed();
+    for payload in &payloads {
+        canvas.apply(&ServerMessage::decode(payload).expect("decodes")).expect("draws");
+    }
+    display.handle_ack(viewer, seq).expect("ack");
+    assert!(canvas.framebuffer() == display.framebuffer(), "the frame rebuilds the screen");
+    Figures { time, bytes: payloads.iter().map(Vec::len).sum(), messages: payloads.len() }
+}
+
+/// The pixels of `rect` in `framebuffer`.
+fn region(framebuffer: &Framebuffer, rect: Rect) -> Vec<u8> {
+    let mut out = Vec::new();
+    for row in 0..rect.height {
+        let start = (usize::from(rect.y + row) * 1280 + usize::from(rect.x)) * 4;
+        out.extend_from_slice(&framebuffer.rgba()[start..start + usize::from(rect.width) * 4]);
+    }
+    out
+}
+
+/// Screen A is the fixture; screen B is another terminal in the same window (the text area's
+/// lines upside down: new text with the same statistics). The user shows A, switches to B, then
+/// back to A: each switch repaints the window. Returns the median figures of the three frames.
+fn switch_back(runs: usize, desktop: &Framebuffer, offer: Option<u32>) -> [Figures; 3] {
+    let window_a = region(desktop, WINDOW);
+    let window_b = {
+        let mut rgba = window_a.clone();
+        let row_bytes = usize::from(WINDOW.width) * 4;
+        let text_x = usize::from(TEXT.x - WINDOW.x) * 4;
+        for row in 0..usize::from(TEXT.height) {
+            let to = (usize::from(TEXT.y - WINDOW.y) + row) * row_bytes + text_x;
+            let from = (usize::from(TEXT.y - WINDOW.y) + usize::from(TEXT.height) - 1 - row) * row_bytes + text_x;
+            rgba[to..to + usize::from(TEXT.width) * 4].copy_from_slice(&window_a[from..from + usize::from(TEXT.width) * 4]);
+        }
+        rgba
+    };
+    let mut samples = vec![Vec::new(); 3];
+    for _ in 0..runs {
+        let mut display = Display::new(1280, 800);
+        let full = Rect { x: 0, y: 0, width: 1280, height: 800 };
+        display.apply(Update::Pixels { rect: full, rgba: desktop.rgba().to_vec() }).expect("fits");
+        let viewer = display.add_viewer(2);
+        let mut canvas = Canvas::new(1280, 800);
+        if let Some(tiles) = offer {
+            canvas.offer_cache(tiles);
+            let agreed = display.offer_cache(viewer, tiles).expect("first offer");
+            canvas.apply(&ServerMessage::CacheAgreed { tiles: agreed }).expect("agreed");
+        }
+        samples[0].push(frame(&mut display, viewer, &mut canvas));
+        for window in [&window_b, &window_a] {
+            display.apply(Update::Pixels { rect: WINDOW, rgba: window.clone() }).expect("fits");
+            let figures = frame(&mut display, viewer, &mut canvas);
+            samples[if std::ptr::eq(window, &window_b) { 1 } else { 2 }].push(figures);
+        }
+    }
+    let mut out = [Figures::default(); 3];
+    for (figures, samples) in out.iter_mut().zip(samples) {
+        let last = samples[samples.len() - 1];
+        *figures = Figures { time: median(samples.iter().map(|f| f.time).collect()), ..last };
+    }
+    out
 }
 
 fn main() {
@@ -50,9 +147,15 @@ fn main() {
         display.apply(Update::Pixels { rect: full_rect, rgba: desktop.rgba().to_vec() }).expect("fits");
     };
 
-    let (full_time, full_bytes, full_messages) = measure(30, |display| {
+    let (full_time, full_bytes, full_messages) = measure(30, None, |display| {
         set_desktop(display);
         display.add_viewer(2)
+    });
+    let (full_cached_time, full_cached_bytes, full_cached_messages) = measure(30, Some(OFFER), |display| {
+        set_desktop(display);
+        let viewer = display.add_viewer(2);
+        display.offer_cache(viewer, OFFER);
+        viewer
     });
 
     // A typed character: a 7x15 glyph cell appears after the prompt, and the text cursor moves
@@ -66,20 +169,43 @@ fn main() {
         }
         out
     };
-    let (typing_time, typing_bytes, typing_messages) = measure(200, |display| {
-        set_desktop(display);
-        let viewer = display.add_viewer(2);
-        let first = display.take_frame(viewer).expect("first frame");
-        display.handle_ack(viewer, first.seq()).expect("ack");
-        display.apply(Update::Pixels { rect: Rect { x: 223, y: 615, width: 8, height: 15 }, rgba: glyph.clone() }).expect("glyph");
-        display.apply(Update::Fill { rect: Rect { x: 231, y: 615, width: 8, height: 15 }, rgb: [0, 0, 0] }).expect("cursor");
-        viewer
-    });
+    let typing = |offer: Option<u32>| {
+        measure(200, offer, |display| {
+            set_desktop(display);
+            let viewer = display.add_viewer(2);
+            if let Some(tiles) = offer {
+                display.offer_cache(viewer, tiles);
+            }
+            let first = display.take_frame(viewer).expect("first frame");
+            display.handle_ack(viewer, first.seq()).expect("ack");
+            display.apply(Update::Pixels { rect: Rect { x: 223, y: 615, width: 8, height: 15 }, rgba: glyph.clone() }).expect("glyph");
+            display.apply(Update::Fill { rect: Rect { x: 231, y: 615, width: 8, height: 15 }, rgb: [0, 0, 0] }).expect("cursor");
+            viewer
+        })
+    };
+    let (typing_time, typing_bytes, typing_messages) = typing(None);
+    let (typing_cached_time, typing_cached_bytes, typing_cached_messages) = typing(Some(OFFER));
+    let plain = switch_back(20, &desktop, None);
+    let cached = switch_back(20, &desktop, Some(OFFER));
 
     println!();
     println!("| frame (1280x800 desktop fixture)    | encode time (median) | bytes on the wire | messages |");
     println!("|--------------------------------------|----------------------|-------------------|----------|");
     println!("| full desktop, lossless (PNG tiles)   | {:>17.2} ms | {:>17} | {:>8} |", full_time.as_secs_f64() * 1e3, full_bytes, full_messages);
     println!("| typing update (one character)        | {:>17.3} ms | {:>17} | {:>8} |", typing_time.as_secs_f64() * 1e3, typing_bytes, typing_messages);
+    println!();
+    println!("| frame (1280x800), tile cache of {OFFER} tiles        | encode time (median) | bytes on the wire | messages |");
+    println!("|---------------------------------------------------|----------------------|-------------------|----------|");
+    let row = |name: &str, time: Duration, bytes: usize, messages: usize| {
+        println!("| {name:<49} | {:>17.3} ms | {bytes:>17} | {messages:>8} |", time.as_secs_f64() * 1e3);
+    };
+    row("full desktop, no cache", full_time, full_bytes, full_messages);
+    row("full desktop, cache", full_cached_time, full_cached_bytes, full_cached_messages);
+    row("typing update, no cache", typing_time, typing_bytes, typing_messages);
+    row("typing update, cache", typing_cached_time, typing_cached_bytes, typing_cached_messages);
+    for (i, name) in ["switch 1: screen A, first frame", "switch 2: to screen B, new window", "switch 3: back to A, seen before"].into_iter().enumerate() {
+        row(&format!("{name}, no cache"), plain[i].time, plain[i].bytes, plain[i].messages);
+        row(&format!("{name}, cache"), cached[i].time, cached[i].bytes, cached[i].messages);
+    }
     println!();
 }

@@ -3,8 +3,9 @@
 //! Used by the tests, the integration suite and (later) the headless benchmark client, so that
 //! "what the viewer shows" can be compared with the framebuffer or the X server, pixel for pixel.
 
+use crate::cache::TileKey;
 use crate::framebuffer::Framebuffer;
-use bascule_proto::{Rect, ServerMessage, TileCodec};
+use bascule_proto::{ClientMessage, Rect, ServerMessage, TileCodec};
 
 /// Why a server message could not be drawn.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,19 +17,67 @@ pub enum CanvasError {
     /// A tile could not be decoded.
     #[error("tile does not decode: {0}")]
     Tile(String),
+    /// A tile cache message breaks the cache rules (no agreement, slot out of range or empty...).
+    #[error("tile cache: {0}")]
+    Cache(&'static str),
 }
 
-/// The viewer-side canvas.
+/// A tile kept in a slot of the client tile cache, with the key of its pixels (computed once,
+/// when it is stored).
+#[derive(Debug, Clone)]
+struct CachedTile {
+    key: TileKey,
+    rgba: Vec<u8>,
+}
+
+/// The viewer-side canvas, and its tile cache (as the browser keeps it).
 #[derive(Debug, Clone)]
 pub struct Canvas {
     framebuffer: Framebuffer,
     last_frame: Option<u32>,
+    /// The `CacheOffer` made on this connection.
+    cache_offer: Option<u32>,
+    /// The slots agreed by `CacheAgreed`, each with the tile its last `CacheStore` put there.
+    cache: Option<Vec<Option<CachedTile>>>,
+    cache_hits: u64,
+    cache_stores: u64,
 }
 
 impl Canvas {
-    /// An empty (black) canvas.
+    /// An empty (black) canvas, with no tile cache.
     pub fn new(width: u16, height: u16) -> Canvas {
-        Canvas { framebuffer: Framebuffer::new(width, height), last_frame: None }
+        Canvas {
+            framebuffer: Framebuffer::new(width, height),
+            last_frame: None,
+            cache_offer: None,
+            cache: None,
+            cache_hits: 0,
+            cache_stores: 0,
+        }
+    }
+
+    /// Offers a tile cache of up to `tiles` tiles, as the browser does right after its hello:
+    /// returns the `CacheOffer` to send. A later `CacheAgreed` may accept up to `tiles`.
+    pub fn offer_cache(&mut self, tiles: u32) -> ClientMessage {
+        self.cache_offer = Some(tiles);
+        ClientMessage::CacheOffer { tiles }
+    }
+
+    /// What the tile cache holds: per agreed slot, the key of its tile (`None`: never filled).
+    /// `None` before `CacheAgreed`. For tests: compare with `Display::cached_tiles`.
+    pub fn cached_tiles(&self) -> Option<Vec<Option<TileKey>>> {
+        let slots = self.cache.as_ref()?;
+        Some(slots.iter().map(|t| t.as_ref().map(|t| t.key)).collect())
+    }
+
+    /// `CacheDraw` messages drawn so far.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache_hits
+    }
+
+    /// `CacheStore` messages drawn (and kept) so far.
+    pub fn cache_stores(&self) -> u64 {
+        self.cache_stores
     }
 
     /// The pixels drawn so far.
@@ -42,14 +91,58 @@ impl Canvas {
     }
 
     /// Draws one message. Messages that do not draw (notices, clipboard, cursor) are ignored.
+    ///
+    /// The tile cache follows the protocol's rules: `CacheAgreed` comes once per connection
+    /// (`Hello`), after an offer and for no more tiles than offered; `CacheStore` draws its tile and
+    /// keeps it in its slot, replacing the slot's tile; `CacheDraw` draws a slot's tile. A message
+    /// that breaks a rule (or draws outside the canvas) is refused and changes nothing.
     pub fn apply(&mut self, message: &ServerMessage) -> Result<(), CanvasError> {
         let bounds = |e: crate::UpdateError| match e {
             crate::UpdateError::OutOfBounds(rect) => CanvasError::OutOfBounds(rect),
             other => CanvasError::Tile(other.to_string()),
         };
         match message {
-            ServerMessage::Hello { width, height, .. } | ServerMessage::Resize { width, height } => {
+            ServerMessage::Hello { width, height, .. } => {
+                // A new connection: its cache starts empty, once agreed again.
                 self.framebuffer = Framebuffer::new(*width, *height);
+                self.cache = None;
+            }
+            // The tile cache outlives a resize: its tiles are content, not places.
+            ServerMessage::Resize { width, height } => self.framebuffer = Framebuffer::new(*width, *height),
+            ServerMessage::CacheAgreed { tiles } => {
+                if self.cache.is_some() {
+                    return Err(CanvasError::Cache("a second CacheAgreed"));
+                }
+                match self.cache_offer {
+                    None => return Err(CanvasError::Cache("CacheAgreed without a CacheOffer")),
+                    Some(offer) if *tiles > offer => return Err(CanvasError::Cache("more tiles agreed than offered")),
+                    Some(_) => self.cache = Some(vec![None; *tiles as usize]),
+                }
+            }
+            ServerMessage::CacheStore { slot, rect, codec: TileCodec::Png, data } => {
+                let entry = self
+                    .cache
+                    .as_mut()
+                    .ok_or(CanvasError::Cache("CacheStore before CacheAgreed"))?
+                    .get_mut(*slot as usize)
+                    .ok_or(CanvasError::Cache("CacheStore to a slot beyond the agreed tiles"))?;
+                let rgba = decode_png(data, *rect)?;
+                self.framebuffer.put(*rect, &rgba).map_err(bounds)?;
+                *entry = Some(CachedTile { key: TileKey::of(rect.width, rect.height, &rgba), rgba });
+                self.cache_stores += 1;
+            }
+            ServerMessage::CacheDraw { slot, x, y } => {
+                let tile = self
+                    .cache
+                    .as_ref()
+                    .ok_or(CanvasError::Cache("CacheDraw before CacheAgreed"))?
+                    .get(*slot as usize)
+                    .ok_or(CanvasError::Cache("CacheDraw of a slot beyond the agreed tiles"))?
+                    .as_ref()
+                    .ok_or(CanvasError::Cache("CacheDraw of an empty slot"))?;
+                let rect = Rect { x: *x, y: *y, width: tile.key.width, height: tile.key.height };
+                self.framebuffer.put(rect, &tile.rgba).map_err(bounds)?;
+                self.cache_hits += 1;
             }
             ServerMessage::Tile { rect, codec: TileCodec::Png, data } => {
                 let rgba = decode_png(data, *rect)?;

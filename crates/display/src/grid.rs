@@ -84,6 +84,34 @@ impl DirtyGrid {
         }
     }
 
+    /// The cells of block (`column`, `row`) of `per` × `per` cells, clipped to the grid, as
+    /// (first column, end column, first row, end row).
+    fn block_span(&self, column: usize, row: usize, per: usize) -> (usize, usize, usize, usize) {
+        let (x0, y0) = (column * per, row * per);
+        (x0, (x0 + per).min(self.columns), y0, (y0 + per).min(self.rows))
+    }
+
+    /// How many cells of block (`column`, `row`) of `per` × `per` cells are dirty, and how many
+    /// cells it has (fewer at the right and bottom edges).
+    pub(crate) fn block_dirt(&self, column: usize, row: usize, per: usize) -> (usize, usize) {
+        let (x0, x1, y0, y1) = self.block_span(column, row, per);
+        let dirty = (y0..y1).map(|r| self.cells[r * self.columns + x0..r * self.columns + x1].iter().filter(|&&c| c).count()).sum();
+        (dirty, (x1 - x0) * (y1 - y0))
+    }
+
+    /// Cleans every cell of block (`column`, `row`) of `per` × `per` cells.
+    pub(crate) fn clear_block(&mut self, column: usize, row: usize, per: usize) {
+        let (x0, x1, y0, y1) = self.block_span(column, row, per);
+        for r in y0..y1 {
+            for cell in &mut self.cells[r * self.columns + x0..r * self.columns + x1] {
+                if *cell {
+                    *cell = false;
+                    self.count -= 1;
+                }
+            }
+        }
+    }
+
     /// Takes every dirty cell out of the grid as a list of merged rectangles, clipped to the screen.
     ///
     /// Horizontal runs of dirty cells in a row become rectangles; a rectangle grows downwards while
@@ -166,6 +194,24 @@ mod tests {
         assert!(grid.is_empty());
         grid.mark(Rect { x: 90, y: 40, width: 10, height: 10 });
         assert_eq!(grid.take_rects(), vec![Rect { x: 80, y: 32, width: 20, height: 18 }]);
+    }
+
+    #[test]
+    fn blocks_count_and_clear_their_cells() {
+        // 100x50: 7x4 cells, so blocks of 4x4 cells are 4x4, 3x4 at the right edge.
+        let mut grid = DirtyGrid::new(100, 50);
+        assert_eq!(grid.block_dirt(0, 0, 4), (0, 16));
+        assert_eq!(grid.block_dirt(1, 0, 4), (0, 12));
+        grid.mark(Rect { x: 60, y: 0, width: 8, height: 20 });
+        assert_eq!(grid.block_dirt(0, 0, 4), (2, 16));
+        assert_eq!(grid.block_dirt(1, 0, 4), (2, 12));
+        grid.clear_block(0, 0, 4);
+        assert_eq!(grid.block_dirt(0, 0, 4), (0, 16));
+        assert!(!grid.is_empty());
+        grid.clear_block(1, 0, 4);
+        assert!(grid.is_empty());
+        grid.mark_all();
+        assert_eq!(grid.block_dirt(1, 0, 4), (12, 12));
     }
 
     #[test]

@@ -13,14 +13,21 @@
 //! Architecture invariant: for every viewer, the canvas it will have after the frames already
 //! planned equals the framebuffer everywhere outside its dirty cells.
 //! A slow viewer only accumulates dirty cells (bounded by the screen size), never a queue.
+//!
+//! Architecture invariant: for every viewer with a tile cache, the cache it will have after the
+//! frames already planned holds in each slot the tile the server's model says
+//! ([`Display::cached_tiles`]): the server picks every slot, and never draws from one it has not
+//! filled on that connection.
 
 #![warn(missing_docs)]
 
+mod cache;
 mod canvas;
 mod framebuffer;
 mod grid;
 mod viewer;
 
+pub use cache::{SERVER_CACHE_TILES, TileKey};
 pub use canvas::{Canvas, CanvasError, decode_png};
 pub use framebuffer::{CursorShape, Framebuffer};
 pub use viewer::{AckError, FramePlan, ViewerStats};
@@ -165,6 +172,24 @@ impl Display {
     pub fn take_frame(&mut self, id: ViewerId) -> Option<FramePlan> {
         let viewer = self.viewers.get_mut(&id)?;
         viewer.take_frame(&self.framebuffer, self.cursor.as_ref())
+    }
+
+    /// Answers a viewer's `CacheOffer` of `tiles` tiles: returns the number of tiles both ends use
+    /// (at most [`SERVER_CACHE_TILES`]), which the caller sends as `CacheAgreed` before the
+    /// viewer's next frame; from that frame on, the viewer's frames use its tile cache (when the
+    /// number is above 0). Returns `None`, and changes nothing, for an unknown viewer or a second
+    /// offer: the caller then sends nothing. A viewer that makes no offer never gets a cache
+    /// message.
+    pub fn offer_cache(&mut self, id: ViewerId, tiles: u32) -> Option<u32> {
+        self.viewers.get_mut(&id)?.offer_cache(tiles)
+    }
+
+    /// What the server believes a viewer's tile cache holds once the frames planned so far are
+    /// drawn: per slot, the key of its tile (`None`: never filled). `None` before an offer (and
+    /// for an unknown viewer), no slot after an agreement on 0 tiles.
+    /// For tests: compare with [`Canvas::cached_tiles`].
+    pub fn cached_tiles(&self, id: ViewerId) -> Option<Vec<Option<TileKey>>> {
+        self.viewers.get(&id)?.cached_tiles()
     }
 
     /// Counters of one viewer.

@@ -175,3 +175,447 @@ fn hostile_updates_and_acks_are_refused() {
     assert!(matches!(display.apply(short), Err(UpdateError::BadLength { .. })));
     assert_eq!(display.handle_ack(viewer, 5), Err(AckError::NotSent { acked: 5, sent: 0 }));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Client tile cache
+// ---------------------------------------------------------------------------------------------
+
+fn is_cache_message(message: &ServerMessage) -> bool {
+    matches!(message, ServerMessage::CacheAgreed { .. } | ServerMessage::CacheStore { .. } | ServerMessage::CacheDraw { .. })
+}
+
+/// A viewer of the simulated desktop, with its reference canvas.
+struct Client {
+    id: ViewerId,
+    canvas: Canvas,
+    bytes: usize,
+    messages: Vec<ServerMessage>,
+}
+
+impl Client {
+    /// Attaches a viewer; `offer` is its CacheOffer (none: a viewer that never sends one).
+    fn attach(display: &mut Display, max_in_flight: u8, offer: Option<u32>) -> Client {
+        let id = display.add_viewer(max_in_flight);
+        let (width, height) = display.framebuffer().size();
+        let mut canvas = Canvas::new(width, height);
+        let hello = ServerMessage::Hello { version: 0, width, height, codecs: 1, max_in_flight, name: String::new() };
+        canvas.apply(&hello).expect("hello");
+        if let Some(tiles) = offer {
+            canvas.offer_cache(tiles);
+            // What ws.rs does: the agreement goes out before the viewer's next frame.
+            let agreed = display.offer_cache(id, tiles).expect("a first offer is answered");
+            canvas.apply(&ServerMessage::CacheAgreed { tiles: agreed }).expect("the agreement is within the offer");
+        }
+        Client { id, canvas, bytes: 0, messages: Vec::new() }
+    }
+
+    fn draw(&mut self, payloads: Vec<Vec<u8>>) {
+        for payload in payloads {
+            self.bytes += payload.len();
+            let message = ServerMessage::decode(&payload).expect("server messages decode");
+            self.canvas.apply(&message).unwrap_or_else(|e| panic!("canvas refuses {message:?}: {e}"));
+            self.messages.push(message);
+        }
+    }
+
+    /// Plans, draws and acknowledges one frame, if one is due.
+    fn deliver(&mut self, display: &mut Display) -> bool {
+        let Some(plan) = display.take_frame(self.id) else { return false };
+        let seq = plan.seq();
+        self.draw(plan.encode());
+        display.handle_ack(self.id, seq).expect("ack of a sent frame");
+        true
+    }
+
+    /// The client shows the framebuffer and keeps exactly the tiles the server thinks it keeps.
+    fn check(&self, display: &Display, step: usize) {
+        assert!(self.canvas.framebuffer() == display.framebuffer(), "viewer {:?}: canvas differs at step {step}", self.id);
+        self.check_cache(display, step);
+    }
+
+    fn check_cache(&self, display: &Display, step: usize) {
+        assert_eq!(self.canvas.cached_tiles(), display.cached_tiles(self.id), "viewer {:?}: caches differ at step {step}", self.id);
+    }
+}
+
+/// A glyph of a small fixed font: `ink` where a hash of (glyph, x, y) says so, else white.
+fn glyph(index: u8, ink: [u8; 3]) -> Vec<u8> {
+    (0..8u32 * 15)
+        .flat_map(|i| {
+            let h = (u32::from(index) * 0x9e37 + i * 0x85eb).wrapping_mul(0x2545_f491) >> 24;
+            let on = i % 8 != 7 && i / 8 > 1 && h % 10 < 3;
+            if on { [ink[0], ink[1], ink[2], 255] } else { [255, 255, 255, 255] }
+        })
+        .collect()
+}
+
+/// `rgba` (of `width` pixels a row) with `part` of `width × height` at (`x`, `y`) written into it.
+fn blit(rgba: &mut [u8], width: u16, x: u16, y: u16, part_width: u16, part: &[u8]) {
+    for (row, line) in part.chunks_exact(usize::from(part_width) * 4).enumerate() {
+        let start = ((usize::from(y) + row) * usize::from(width) + usize::from(x)) * 4;
+        rgba[start..start + line.len()].copy_from_slice(line);
+    }
+}
+
+/// The pixels of `rect` in `framebuffer`.
+fn pixels_of(framebuffer: &Framebuffer, rect: Rect) -> Vec<u8> {
+    let width = usize::from(framebuffer.size().0);
+    let mut out = Vec::new();
+    for row in 0..usize::from(rect.height) {
+        let start = ((usize::from(rect.y) + row) * width + usize::from(rect.x)) * 4;
+        out.extend_from_slice(&framebuffer.rgba()[start..start + usize::from(rect.width) * 4]);
+    }
+    out
+}
+
+/// A window of text: a title bar of its own colour, then lines of glyphs on white.
+fn text_window(rng: &mut Rng, width: u16, height: u16, title: [u8; 3]) -> Vec<u8> {
+    let mut rgba: Vec<u8> = (0..usize::from(width) * usize::from(height)).flat_map(|_| [255, 255, 255, 255]).collect();
+    let bar: Vec<u8> = (0..usize::from(width) * 18).flat_map(|_| [title[0], title[1], title[2], 255]).collect();
+    blit(&mut rgba, width, 0, 0, width, &bar);
+    let mut y = 20;
+    while y + 15 <= height {
+        let length = rng.below(width / 8);
+        for column in 0..length {
+            let index = rng.below(40) as u8;
+            if index < 32 {
+                blit(&mut rgba, width, 2 + column * 8, y, 8, &glyph(index, [0, 0, 0]));
+            }
+        }
+        y += 15;
+    }
+    rgba
+}
+
+/// A desktop with a solid background and, at an unaligned place, one of several text windows
+/// (each keeps its content while hidden): the user types, the text scrolls (a `Copy`), apps
+/// redraw parts of their window, and the user switches between windows (whose content then comes
+/// back as it was).
+struct Desktop {
+    window: Rect,
+    contents: Vec<Vec<u8>>,
+    active: usize,
+    cursor: (u16, u16),
+}
+
+impl Desktop {
+    const BACKGROUND: [u8; 3] = [30, 80, 140];
+
+    fn new(rng: &mut Rng, display: &mut Display, window: Rect, windows: usize) -> Desktop {
+        let (width, height) = display.framebuffer().size();
+        display.apply(Update::Fill { rect: Rect { x: 0, y: 0, width, height }, rgb: Desktop::BACKGROUND }).expect("fill");
+        let contents = (0..windows)
+            .map(|i| text_window(rng, window.width, window.height, [60 + i as u8 * 40, 90, 200 - i as u8 * 30]))
+            .collect::<Vec<_>>();
+        display.apply(Update::Pixels { rect: window, rgba: contents[0].clone() }).expect("window");
+        Desktop { window, contents, active: 0, cursor: (2, 20) }
+    }
+
+    /// One user action, applied; `bands` splits a window switch into that many updates.
+    fn act(&mut self, rng: &mut Rng, display: &mut Display, bands: u16) {
+        for update in self.action(rng, display.framebuffer(), bands) {
+            display.apply(update).expect("updates are inside");
+        }
+    }
+
+    /// The updates of one user action; `bands` splits a window switch into that many updates.
+    fn action(&mut self, rng: &mut Rng, framebuffer: &Framebuffer, bands: u16) -> Vec<Update> {
+        let w = self.window;
+        let mut updates = Vec::new();
+        match rng.below(10) {
+            // Typing: a glyph, and the text cursor one place further.
+            0..=3 => {
+                let (cx, cy) = self.cursor;
+                let index = rng.below(32) as u8;
+                updates.push(Update::Pixels { rect: Rect { x: w.x + cx, y: w.y + cy, width: 8, height: 15 }, rgba: glyph(index, [0, 0, 0]) });
+                self.cursor.0 += 8;
+                if self.cursor.0 + 16 > w.width {
+                    self.cursor = (2, self.cursor.1 + 15);
+                }
+                if self.cursor.1 + 15 > w.height {
+                    updates.extend(self.scroll());
+                    self.cursor.1 -= 15;
+                }
+                let (cx, cy) = self.cursor;
+                updates.push(Update::Fill { rect: Rect { x: w.x + cx, y: w.y + cy, width: 8, height: 15 }, rgb: [0, 0, 0] });
+            }
+            // The text scrolls by a line.
+            4 => updates.extend(self.scroll()),
+            // An app redraws a text-like part of its window.
+            5 => {
+                let x = rng.below(w.width - 40);
+                let y = 18 + rng.below(w.height - 58);
+                let (width, height) = (8 * (1 + rng.below((w.width - x) / 8)), 15 * (1 + rng.below((w.height - y) / 15)));
+                let mut rgba = vec![255; usize::from(width) * usize::from(height) * 4];
+                for row in 0..height / 15 {
+                    for column in 0..width / 8 {
+                        blit(&mut rgba, width, column * 8, row * 15, 8, &glyph(rng.below(32) as u8, [0, 0, 120]));
+                    }
+                }
+                updates.push(Update::Pixels { rect: Rect { x: w.x + x, y: w.y + y, width, height }, rgba });
+            }
+            // A selection highlight.
+            6 => {
+                let rect = Rect { x: w.x + rng.below(w.width - 100), y: w.y + 20 + rng.below(w.height - 60), width: 90, height: 30 };
+                updates.push(Update::Fill { rect, rgb: [180, 200, 255] });
+            }
+            // Switch to another window (its content comes back as it was).
+            _ => {
+                self.contents[self.active] = pixels_of(framebuffer, w);
+                self.active = (self.active + 1 + usize::from(rng.below(self.contents.len() as u16 - 1))) % self.contents.len();
+                let content = &self.contents[self.active];
+                let band = w.height.div_ceil(bands);
+                let mut y = 0;
+                while y < w.height {
+                    let height = band.min(w.height - y);
+                    let start = usize::from(y) * usize::from(w.width) * 4;
+                    let rgba = content[start..start + usize::from(height) * usize::from(w.width) * 4].to_vec();
+                    updates.push(Update::Pixels { rect: Rect { x: w.x, y: w.y + y, width: w.width, height }, rgba });
+                    y += height;
+                }
+                self.cursor = (2, 20 + 15 * rng.below((w.height - 35) / 15));
+            }
+        }
+        updates
+    }
+
+    /// The text scrolls up by a line: a copy, and the line that appears.
+    fn scroll(&self) -> [Update; 2] {
+        let w = self.window;
+        let text = Rect { x: w.x, y: w.y + 20, width: w.width, height: w.height - 20 };
+        let dst = Rect { height: text.height - 15, ..text };
+        let exposed = Rect { y: text.y + text.height - 15, height: 15, ..text };
+        [Update::Copy { src_x: text.x, src_y: text.y + 15, dst }, Update::Fill { rect: exposed, rgb: [255, 255, 255] }]
+    }
+}
+
+#[test]
+fn cached_viewers_rebuild_the_framebuffer_and_the_caches_agree_after_every_frame() {
+    // An odd size, so that the blocks of the right and bottom edges are smaller than 64 x 64.
+    let (width, height) = (517, 331);
+    let mut rng = Rng(0xcac4e);
+    let mut display = Display::new(width, height);
+    let mut desktop = Desktop::new(&mut rng, &mut display, Rect { x: 37, y: 21, width: 421, height: 270 }, 3);
+    let mut plain = Client::attach(&mut display, 2, None);
+    let mut tiny = Client::attach(&mut display, 2, Some(8));
+    let mut roomy = Client::attach(&mut display, 2, Some(2048));
+    for step in 0..250 {
+        // Now and then a window comes in bands, with frames in between: blocks are then sent
+        // while partly changed.
+        let (bands, frames_between) = if rng.below(4) == 0 { (3, rng.below(2) == 0) } else { (1, false) };
+        for _ in 0..1 + rng.below(3) {
+            for update in desktop.action(&mut rng, display.framebuffer(), bands) {
+                display.apply(update).expect("updates are inside");
+                if frames_between {
+                    for client in [&mut plain, &mut tiny, &mut roomy] {
+                        client.deliver(&mut display);
+                        client.check(&display, step);
+                    }
+                }
+            }
+        }
+        for client in [&mut plain, &mut tiny, &mut roomy] {
+            client.deliver(&mut display);
+            client.check(&display, step);
+        }
+    }
+    assert!(!plain.messages.iter().any(is_cache_message), "no offer, no cache message");
+    // The cache was used, evicted a lot when tiny, and saved bytes when roomy.
+    let stats = |c: &Client| display.viewer_stats(c.id).expect("viewer");
+    let (tiny_stats, roomy_stats) = (stats(&tiny), stats(&roomy));
+    assert_eq!((tiny_stats.cache_hits, tiny_stats.cache_stores), (tiny.canvas.cache_hits(), tiny.canvas.cache_stores()));
+    assert_eq!((roomy_stats.cache_hits, roomy_stats.cache_stores), (roomy.canvas.cache_hits(), roomy.canvas.cache_stores()));
+    assert!(tiny_stats.cache_stores > 50 * 8, "the tiny cache evicted many times: {tiny_stats:?}");
+    assert!(roomy_stats.cache_hits > 500, "window switches hit the cache: {roomy_stats:?}");
+    assert!(roomy_stats.cache_hits > roomy_stats.cache_stores, "{roomy_stats:?}");
+    // This desktop redraws large areas with new text all the time; a quarter of the bytes at
+    // least is saved all the same (the switch-back benchmark shows the case the cache is for).
+    assert!(roomy.bytes * 4 < plain.bytes * 3, "cache {} bytes, none {} bytes", roomy.bytes, plain.bytes);
+}
+
+#[test]
+fn pipelined_frames_keep_the_caches_in_step_through_evictions() {
+    // The viewer plans a frame while the previous one is still on its way: the server's model
+    // runs ahead of the client by the frames in flight, and the two agree whenever none is.
+    let (width, height) = (333, 217);
+    let mut rng = Rng(0x0b5e);
+    let mut display = Display::new(width, height);
+    let mut desktop = Desktop::new(&mut rng, &mut display, Rect { x: 5, y: 3, width: 300, height: 200 }, 4);
+    let mut client = Client::attach(&mut display, 3, Some(5));
+    let mut in_flight: std::collections::VecDeque<FramePlan> = std::collections::VecDeque::new();
+    for step in 0..600 {
+        let bands = 1 + rng.below(3);
+        desktop.act(&mut rng, &mut display, bands);
+        if let Some(plan) = display.take_frame(client.id) {
+            in_flight.push_back(plan);
+        }
+        // Deliver the oldest frame when the window is full, and sometimes all of them.
+        let drain = rng.below(5) == 0;
+        while in_flight.len() >= 3 || (drain && !in_flight.is_empty()) {
+            let plan = in_flight.pop_front().expect("a frame");
+            let seq = plan.seq();
+            client.draw(plan.encode());
+            display.handle_ack(client.id, seq).expect("ack");
+        }
+        if in_flight.is_empty() {
+            client.check_cache(&display, step);
+        }
+    }
+    for plan in in_flight.drain(..) {
+        let seq = plan.seq();
+        client.draw(plan.encode());
+        display.handle_ack(client.id, seq).expect("ack");
+    }
+    while client.deliver(&mut display) {}
+    client.check(&display, 600);
+    assert!(display.viewer_stats(client.id).expect("viewer").cache_stores > 100);
+}
+
+#[test]
+fn switching_back_to_a_window_seen_before_costs_almost_nothing() {
+    let (width, height) = (640, 400);
+    let mut rng = Rng(7);
+    let mut display = Display::new(width, height);
+    let full = Rect { x: 0, y: 0, width, height };
+    let screen_a = text_window(&mut rng, width, height, [200, 40, 40]);
+    let screen_b = text_window(&mut rng, width, height, [40, 200, 40]);
+    display.apply(Update::Pixels { rect: full, rgba: screen_a.clone() }).expect("A");
+    let mut client = Client::attach(&mut display, 2, Some(2048));
+    let mut frame_bytes = Vec::new();
+    for screen in [None, Some(screen_b), Some(screen_a)] {
+        if let Some(rgba) = screen {
+            display.apply(Update::Pixels { rect: full, rgba }).expect("switch");
+        }
+        let before = client.bytes;
+        let before_messages = client.messages.len();
+        assert!(client.deliver(&mut display));
+        client.check(&display, frame_bytes.len());
+        frame_bytes.push((client.bytes - before, client.messages[before_messages..].to_vec()));
+    }
+    let (first, _) = &frame_bytes[0];
+    let (back, messages) = &frame_bytes[2];
+    // Back on A: only draws from the cache and fills, no image data.
+    assert!(messages.iter().all(|m| matches!(m, ServerMessage::CacheDraw { .. } | ServerMessage::Fill { .. } | ServerMessage::EndFrame { .. })), "{messages:?}");
+    assert!(back * 20 < *first, "switching back took {back} bytes, the first frame {first}");
+}
+
+#[test]
+fn an_offer_of_no_tile_is_the_same_as_no_offer() {
+    let mut rng = Rng(3);
+    let mut display = Display::new(300, 200);
+    let mut desktop = Desktop::new(&mut rng, &mut display, Rect { x: 9, y: 9, width: 250, height: 150 }, 2);
+    let mut plain = Client::attach(&mut display, 2, None);
+    let mut none = Client::attach(&mut display, 2, Some(0));
+    for step in 0..60 {
+        desktop.act(&mut rng, &mut display, 1);
+        plain.deliver(&mut display);
+        none.deliver(&mut display);
+        plain.check(&display, step);
+        none.check(&display, step);
+    }
+    assert!(!plain.messages.iter().chain(&none.messages).any(is_cache_message));
+    assert_eq!(plain.messages, none.messages);
+    assert_eq!(none.canvas.cached_tiles(), Some(vec![]));
+}
+
+#[test]
+fn small_changes_cost_the_same_with_a_cache() {
+    // A typed character changes part of one block: that is not worth a new 64 x 64 tile.
+    let (width, height) = (640, 400);
+    let mut rng = Rng(11);
+    let mut display = Display::new(width, height);
+    let mut desktop = Desktop::new(&mut rng, &mut display, Rect { x: 10, y: 10, width: 600, height: 380 }, 2);
+    let mut plain = Client::attach(&mut display, 2, None);
+    let mut cached = Client::attach(&mut display, 2, Some(64));
+    plain.deliver(&mut display);
+    cached.deliver(&mut display);
+    desktop.cursor = (100, 95);
+    for step in 0..20 {
+        let (plain_before, cached_before) = (plain.bytes, cached.bytes);
+        // Typing only (the action 0 of Desktop::act).
+        let (cx, cy) = desktop.cursor;
+        let w = desktop.window;
+        display.apply(Update::Pixels { rect: Rect { x: w.x + cx, y: w.y + cy, width: 8, height: 15 }, rgba: glyph(step as u8, [0, 0, 0]) }).expect("glyph");
+        desktop.cursor.0 += 8;
+        plain.deliver(&mut display);
+        cached.deliver(&mut display);
+        plain.check(&display, step);
+        cached.check(&display, step);
+        assert_eq!(plain.bytes - plain_before, cached.bytes - cached_before, "step {step}");
+    }
+}
+
+#[test]
+fn cache_offers_are_answered_once_and_capped() {
+    let mut display = Display::new(100, 100);
+    let viewer = display.add_viewer(2);
+    assert_eq!(display.offer_cache(viewer, 1_000_000), Some(SERVER_CACHE_TILES));
+    assert_eq!(display.offer_cache(viewer, 8), None, "a second offer changes nothing");
+    assert_eq!(display.cached_tiles(viewer).map(|t| t.len()), Some(SERVER_CACHE_TILES as usize));
+    let small = display.add_viewer(2);
+    assert_eq!(display.offer_cache(small, 3), Some(3));
+    let none = display.add_viewer(2);
+    assert_eq!(display.cached_tiles(none), None, "no offer yet");
+    assert_eq!(display.offer_cache(none, 0), Some(0));
+    assert_eq!(display.cached_tiles(none), Some(vec![]));
+    display.remove_viewer(none);
+    assert_eq!(display.offer_cache(none, 3), None, "unknown viewer");
+}
+
+#[test]
+fn the_cache_outlives_a_resize_and_solid_blocks_are_fills() {
+    let mut display = Display::new(128, 64);
+    let mut client = Client::attach(&mut display, 2, Some(16));
+    let pattern: Vec<u8> = (0..64 * 64u32).flat_map(|i| [(i % 7 * 30) as u8, (i % 13 * 19) as u8, 5, 255]).collect();
+    display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width: 64, height: 64 }, rgba: pattern.clone() }).expect("pattern");
+    client.deliver(&mut display);
+    client.check(&display, 0);
+    // The right block is solid black: a Fill, never a cached tile.
+    assert_eq!(display.viewer_stats(client.id).map(|s| s.cache_stores), Some(1));
+    display.apply(Update::Resize { width: 200, height: 100 }).expect("resize");
+    display.apply(Update::Pixels { rect: Rect { x: 64, y: 0, width: 64, height: 64 }, rgba: pattern }).expect("pattern again");
+    let before = client.messages.len();
+    client.deliver(&mut display);
+    client.check(&display, 1);
+    let messages = &client.messages[before..];
+    assert!(messages.iter().any(|m| matches!(m, ServerMessage::CacheDraw { slot: 0, x: 64, y: 0 })), "{messages:?}");
+}
+
+#[test]
+fn the_canvas_enforces_the_cache_rules() {
+    let pixels = [9, 9, 9, 255].repeat(4);
+    let png = crate::viewer::encode_png(2, 2, &pixels, false);
+    let store = |slot| ServerMessage::CacheStore { slot, rect: Rect { x: 1, y: 1, width: 2, height: 2 }, codec: bascule_proto::TileCodec::Png, data: png.clone() };
+    let mut canvas = Canvas::new(8, 8);
+    let refused = |canvas: &mut Canvas, message: &ServerMessage| {
+        let before = (canvas.framebuffer().clone(), canvas.cached_tiles());
+        assert!(matches!(canvas.apply(message), Err(CanvasError::Cache(_) | CanvasError::OutOfBounds(_))), "{message:?}");
+        assert!(before == (canvas.framebuffer().clone(), canvas.cached_tiles()), "a refused {message:?} changed the canvas");
+    };
+    // Nothing before an agreement, and no agreement without an offer.
+    refused(&mut canvas, &store(0));
+    refused(&mut canvas, &ServerMessage::CacheDraw { slot: 0, x: 0, y: 0 });
+    refused(&mut canvas, &ServerMessage::CacheAgreed { tiles: 1 });
+    assert_eq!(canvas.offer_cache(2), bascule_proto::ClientMessage::CacheOffer { tiles: 2 });
+    refused(&mut canvas, &ServerMessage::CacheAgreed { tiles: 3 });
+    canvas.apply(&ServerMessage::CacheAgreed { tiles: 2 }).expect("agreed");
+    refused(&mut canvas, &ServerMessage::CacheAgreed { tiles: 2 });
+    assert_eq!(canvas.cached_tiles(), Some(vec![None, None]));
+    // Slots: in range, filled before drawn; draws inside the canvas.
+    refused(&mut canvas, &ServerMessage::CacheDraw { slot: 1, x: 0, y: 0 });
+    refused(&mut canvas, &store(2));
+    canvas.apply(&store(1)).expect("stored");
+    assert_eq!(canvas.cached_tiles(), Some(vec![None, Some(TileKey::of(2, 2, &pixels))]));
+    canvas.apply(&ServerMessage::CacheDraw { slot: 1, x: 6, y: 6 }).expect("drawn in the corner");
+    refused(&mut canvas, &ServerMessage::CacheDraw { slot: 1, x: 7, y: 6 });
+    let outside = ServerMessage::CacheStore { slot: 0, rect: Rect { x: 7, y: 7, width: 2, height: 2 }, codec: bascule_proto::TileCodec::Png, data: png.clone() };
+    refused(&mut canvas, &outside);
+    assert_eq!((canvas.cache_stores(), canvas.cache_hits()), (1, 1));
+    // A resize keeps the cache; a new connection (Hello) starts without one.
+    canvas.apply(&ServerMessage::Resize { width: 4, height: 4 }).expect("resize");
+    canvas.apply(&ServerMessage::CacheDraw { slot: 1, x: 2, y: 2 }).expect("still cached");
+    canvas.apply(&ServerMessage::Hello { version: 0, width: 8, height: 8, codecs: 1, max_in_flight: 2, name: String::new() }).expect("hello");
+    assert_eq!(canvas.cached_tiles(), None);
+    refused(&mut canvas, &ServerMessage::CacheDraw { slot: 1, x: 0, y: 0 });
+    canvas.apply(&ServerMessage::CacheAgreed { tiles: 1 }).expect("agreed again, within the same offer");
+}

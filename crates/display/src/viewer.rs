@@ -1,7 +1,8 @@
 //! One viewer's encoder state: what it has not seen yet, and its in-flight window.
 
+use crate::cache::{BLOCK, SERVER_CACHE_TILES, TileCache, TileKey};
 use crate::framebuffer::{CursorShape, Framebuffer};
-use crate::grid::DirtyGrid;
+use crate::grid::{CELL, DirtyGrid};
 use bascule_proto::{Rect, ServerMessage, TileCodec};
 
 /// Copies kept for a viewer before we give up and send pixels: a viewer that is behind should
@@ -34,6 +35,10 @@ pub struct ViewerStats {
     pub acked: u32,
     /// Frames in flight.
     pub in_flight: u32,
+    /// Blocks sent as `CacheDraw` (drawn from the client's tile cache).
+    pub cache_hits: u64,
+    /// Blocks sent as `CacheStore` (new tiles for the client's tile cache).
+    pub cache_stores: u64,
 }
 
 #[derive(Debug)]
@@ -46,6 +51,12 @@ pub(crate) struct Viewer {
     acked: u32,
     max_in_flight: u8,
     frames: u64,
+    /// The viewer made its cache offer (only the first one counts).
+    cache_offered: bool,
+    /// The client tile cache, once agreed with more than 0 tiles.
+    cache: Option<TileCache>,
+    cache_hits: u64,
+    cache_stores: u64,
 }
 
 impl Viewer {
@@ -61,6 +72,32 @@ impl Viewer {
             acked: 0,
             max_in_flight: max_in_flight.max(1),
             frames: 0,
+            cache_offered: false,
+            cache: None,
+            cache_hits: 0,
+            cache_stores: 0,
+        }
+    }
+
+    /// The viewer offers a tile cache of `tiles` tiles: returns how many both ends use (to be sent
+    /// as `CacheAgreed` before the next frame), or `None` for a second offer, which changes nothing.
+    pub(crate) fn offer_cache(&mut self, tiles: u32) -> Option<u32> {
+        if std::mem::replace(&mut self.cache_offered, true) {
+            return None;
+        }
+        let agreed = tiles.min(SERVER_CACHE_TILES);
+        if agreed > 0 {
+            self.cache = Some(TileCache::new(agreed));
+        }
+        Some(agreed)
+    }
+
+    pub(crate) fn cached_tiles(&self) -> Option<Vec<Option<TileKey>>> {
+        match &self.cache {
+            Some(cache) => Some(cache.entries()),
+            // Agreed on 0 tiles: a cache with no slot.
+            None if self.cache_offered => Some(Vec::new()),
+            None => None,
         }
     }
 
@@ -103,7 +140,13 @@ impl Viewer {
     }
 
     pub(crate) fn stats(&self) -> ViewerStats {
-        ViewerStats { frames: self.frames, acked: self.acked, in_flight: self.in_flight() }
+        ViewerStats {
+            frames: self.frames,
+            acked: self.acked,
+            in_flight: self.in_flight(),
+            cache_hits: self.cache_hits,
+            cache_stores: self.cache_stores,
+        }
     }
 
     pub(crate) fn take_frame(&mut self, framebuffer: &Framebuffer, cursor: Option<&CursorShape>) -> Option<FramePlan> {
@@ -118,6 +161,13 @@ impl Viewer {
         }
         for (src_x, src_y, dst) in self.copies.drain(..) {
             items.push(PlanItem::Message(ServerMessage::Copy { src_x, src_y, dst }));
+        }
+        if let Some(cache) = &mut self.cache
+            && !self.dirty.is_empty()
+        {
+            let (hits, stores) = plan_cached_blocks(&mut self.dirty, cache, framebuffer, &mut items);
+            self.cache_hits += hits;
+            self.cache_stores += stores;
         }
         for rect in self.dirty.take_rects() {
             match framebuffer.solid_colour(rect) {
@@ -135,10 +185,58 @@ impl Viewer {
     }
 }
 
+/// The cache pass of a frame: every 64 × 64 block with a dirty cell that is not one solid colour
+/// is drawn from the client's cache when its content is there (`CacheDraw`, 9 bytes, whatever part
+/// of the block is dirty), and sent to be kept (`CacheStore`) when it is wholly dirty, or partly
+/// dirty with a content already sent once (the edge of a window that comes back).
+/// The blocks it handles leave the dirty grid; the rest (solid blocks, which become `Fill`s, and
+/// partly dirty blocks of new content, such as a typed character) take the merged-rectangle path,
+/// so that small changes cost what they cost without a cache.
+///
+/// Returns (hits, stores).
+fn plan_cached_blocks(
+    dirty: &mut DirtyGrid,
+    cache: &mut TileCache,
+    framebuffer: &Framebuffer,
+    items: &mut Vec<PlanItem>,
+) -> (u64, u64) {
+    let (width, height) = framebuffer.size();
+    let per = usize::from(BLOCK / CELL);
+    let (mut hits, mut stores) = (0, 0);
+    for row in 0..usize::from(height).div_ceil(usize::from(BLOCK)) {
+        for column in 0..usize::from(width).div_ceil(usize::from(BLOCK)) {
+            let (dirty_cells, cells) = dirty.block_dirt(column, row, per);
+            if dirty_cells == 0 {
+                continue;
+            }
+            // INVARIANT: the block starts inside the u16 screen.
+            let (x, y) = ((column * usize::from(BLOCK)) as u16, (row * usize::from(BLOCK)) as u16);
+            let rect = Rect { x, y, width: BLOCK.min(width - x), height: BLOCK.min(height - y) };
+            if framebuffer.solid_colour(rect).is_some() {
+                continue;
+            }
+            let rgba = framebuffer.region(rect);
+            let key = TileKey::of(rect.width, rect.height, &rgba);
+            if let Some(slot) = cache.hit(&key) {
+                items.push(PlanItem::Message(ServerMessage::CacheDraw { slot, x, y }));
+                hits += 1;
+            } else if dirty_cells == cells || cache.seen_before(key) {
+                items.push(PlanItem::CacheStore { slot: cache.store(key), rect, rgba });
+                stores += 1;
+            } else {
+                continue;
+            }
+            dirty.clear_block(column, row, per);
+        }
+    }
+    (hits, stores)
+}
+
 #[derive(Debug)]
 enum PlanItem {
     Message(ServerMessage),
     Pixels { rect: Rect, rgba: Vec<u8> },
+    CacheStore { slot: u32, rect: Rect, rgba: Vec<u8> },
     Cursor(CursorShape),
 }
 
@@ -164,6 +262,12 @@ impl FramePlan {
                 PlanItem::Pixels { rect, rgba } => {
                     ServerMessage::Tile { rect, codec: TileCodec::Png, data: encode_png(rect.width, rect.height, &rgba, false) }
                 }
+                PlanItem::CacheStore { slot, rect, rgba } => ServerMessage::CacheStore {
+                    slot,
+                    rect,
+                    codec: TileCodec::Png,
+                    data: encode_png(rect.width, rect.height, &rgba, false),
+                },
                 PlanItem::Cursor(shape) => ServerMessage::Cursor {
                     hot_x: shape.hot_x,
                     hot_y: shape.hot_y,

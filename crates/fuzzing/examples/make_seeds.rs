@@ -557,6 +557,10 @@ fn client_seeds() -> Vec<(&'static str, Vec<u8>)> {
             "control-release",
             ClientMessage::ControlRelease { id: 1 }.encode(),
         ),
+        (
+            "cache-offer",
+            ClientMessage::CacheOffer { tiles: 2048 }.encode(),
+        ),
     ]
 }
 
@@ -728,6 +732,25 @@ fn server_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 shadow_of: "Jérôme Martin".into(),
             }
             .encode(),
+        ),
+        (
+            "cache-agreed",
+            ServerMessage::CacheAgreed { tiles: 4 }.encode(),
+        ),
+        (
+            "cache-store",
+            ServerMessage::CacheStore {
+                slot: 2,
+                rect,
+                codec: TileCodec::Png,
+                data: png(6, 5, false),
+            }
+            .encode(),
+        ),
+        // Slot 1 of the oracle's cache canvas holds a 3x2 tile.
+        (
+            "cache-draw",
+            ServerMessage::CacheDraw { slot: 1, x: 20, y: 7 }.encode(),
         ),
     ]
 }

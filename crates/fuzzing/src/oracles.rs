@@ -1,9 +1,9 @@
 //! The oracles: one function per fuzz target, panicking only on a broken invariant.
 
-use bascule_display::{Canvas, Framebuffer, decode_png};
+use bascule_display::{Canvas, CanvasError, Framebuffer, TileKey, decode_png};
 use bascule_proto::{
-    ClientMessage, DecodeError, MAX_CLIENT_MESSAGE, MAX_MESSAGE_TEXT, MAX_NAME, Rect,
-    ServerMessage, control_state,
+    CACHE_TILE, ClientMessage, DecodeError, MAX_CACHE_TILES, MAX_CLIENT_MESSAGE, MAX_MESSAGE_TEXT,
+    MAX_NAME, Rect, ServerMessage, TileCodec, control_state,
 };
 use bascule_rfb::{Client, Config, Error, Event};
 
@@ -351,11 +351,12 @@ fn check_senders(client: &mut Client, (width, height): (u16, u16)) {
 ///
 /// Decoding never panics; oversized input is refused; a decoded message re-encodes to exactly
 /// the input bytes (the format has no slack) and decodes again to the same value. Then the
-/// value-first round trip of the helpdesk messages ([`helpdesk_client_round_trip`]) runs on
-/// fields taken from `data`.
+/// value-first round trips of the helpdesk and cache messages ([`helpdesk_client_round_trip`],
+/// [`cache_client_round_trip`]) run on fields taken from `data`.
 pub fn client_message(data: &[u8]) {
     client_message_bytes(data);
     helpdesk_client_round_trip(data);
+    cache_client_round_trip(data);
 }
 
 fn client_message_bytes(data: &[u8]) {
@@ -369,6 +370,9 @@ fn client_message_bytes(data: &[u8]) {
     }
     match decoded {
         Ok(message) => {
+            if let ClientMessage::CacheOffer { tiles } = message {
+                assert!(tiles <= MAX_CACHE_TILES, "CacheOffer of {tiles} tiles accepted");
+            }
             let bytes = message.encode();
             assert_eq!(bytes, data, "{message:?} does not re-encode to its input");
             assert_eq!(
@@ -384,13 +388,16 @@ fn client_message_bytes(data: &[u8]) {
 /// Fuzz target `server_message`: what the gateway sends to the viewer.
 ///
 /// Same round trip as [`client_message`], and a decoded message respects the protocol's bounds
-/// (helpdesk texts, control states); then the message is drawn on a small [`Canvas`] that must not
-/// panic, and whose pixels must show the message when it draws successfully (the helpdesk
-/// messages leave it unchanged). Then the value-first round trip of the helpdesk messages
-/// ([`helpdesk_server_round_trip`]) runs on fields taken from `data`.
+/// (helpdesk texts, control states, cache slots and tile sizes); then the message is drawn on a
+/// small [`Canvas`] that must not panic, and whose pixels must show the message when it draws
+/// successfully (the helpdesk messages leave it unchanged); the cache messages are drawn on a
+/// canvas without a cache (refused, unchanged) and on one with a cache (the slots must hold what
+/// was stored). Then the value-first round trips of the helpdesk and cache messages
+/// ([`helpdesk_server_round_trip`], [`cache_server_round_trip`]) run on fields taken from `data`.
 pub fn server_message(data: &[u8]) {
     server_message_bytes(data);
     helpdesk_server_round_trip(data);
+    cache_server_round_trip(data);
 }
 
 fn server_message_bytes(data: &[u8]) {
@@ -441,6 +448,21 @@ fn check_bounds(message: &ServerMessage) {
                 "ViewMode name of {} chars",
                 chars(shadow_of)
             );
+        }
+        ServerMessage::CacheAgreed { tiles } => {
+            assert!(*tiles <= MAX_CACHE_TILES, "CacheAgreed of {tiles} tiles");
+        }
+        ServerMessage::CacheStore { slot, rect, .. } => {
+            assert!(*slot < MAX_CACHE_TILES, "CacheStore slot {slot}");
+            assert!(
+                (1..=CACHE_TILE).contains(&rect.width) && (1..=CACHE_TILE).contains(&rect.height),
+                "CacheStore tile of {}x{}",
+                rect.width,
+                rect.height
+            );
+        }
+        ServerMessage::CacheDraw { slot, .. } => {
+            assert!(*slot < MAX_CACHE_TILES, "CacheDraw slot {slot}");
         }
         _ => {}
     }
@@ -556,6 +578,93 @@ pub fn helpdesk_client_round_trip(data: &[u8]) {
     }
 }
 
+/// Value-first round trip of the server cache messages, with a count, slot, position, tile size
+/// and data taken from `data`: what the decoder's bounds allow comes back unchanged, the rest is
+/// refused with the matching error.
+pub fn cache_server_round_trip(data: &[u8]) {
+    let f = Fields::new(data);
+    let at = |i: usize| data.get(i).copied().unwrap_or(0);
+    // Numbers around the bounds as well as anywhere: the id as is, or near MAX_CACHE_TILES.
+    let number = if f.byte & 0x80 == 0 {
+        f.id
+    } else {
+        MAX_CACHE_TILES.wrapping_add(f.id % 5).wrapping_sub(2)
+    };
+    let (width, height) = (u16::from(at(5)) % 80, u16::from(at(6)) % 80);
+    let rect = Rect {
+        x: u16::from_le_bytes([at(7), at(8)]),
+        y: u16::from_le_bytes([at(9), at(10)]),
+        width,
+        height,
+    };
+    let slot_ok = number < MAX_CACHE_TILES;
+    let size_ok = (1..=CACHE_TILE).contains(&width) && (1..=CACHE_TILE).contains(&height);
+    let cases = [
+        (
+            ServerMessage::CacheAgreed { tiles: number },
+            if number <= MAX_CACHE_TILES {
+                Ok(())
+            } else {
+                Err(DecodeError::InvalidValue("number of cache tiles"))
+            },
+        ),
+        (
+            ServerMessage::CacheDraw {
+                slot: number,
+                x: rect.x,
+                y: rect.y,
+            },
+            if slot_ok {
+                Ok(())
+            } else {
+                Err(DecodeError::InvalidValue("cache slot"))
+            },
+        ),
+        (
+            ServerMessage::CacheStore {
+                slot: number,
+                rect,
+                codec: TileCodec::Png,
+                data: f.text.as_bytes().to_vec(),
+            },
+            match (slot_ok, size_ok) {
+                (true, true) => Ok(()),
+                (false, _) => Err(DecodeError::InvalidValue("cache slot")),
+                (true, false) => Err(DecodeError::InvalidValue("cached tile size")),
+            },
+        ),
+    ];
+    for (message, expected) in cases {
+        let bytes = message.encode();
+        let decoded = ServerMessage::decode(&bytes);
+        match expected {
+            Ok(()) => {
+                assert_eq!(decoded.as_ref(), Ok(&message), "{message:?} does not come back");
+                server_message_bytes(&bytes);
+            }
+            Err(error) => assert_eq!(decoded, Err(error), "{message:?} is not refused"),
+        }
+    }
+}
+
+/// Value-first round trip of [`ClientMessage::CacheOffer`].
+pub fn cache_client_round_trip(data: &[u8]) {
+    let f = Fields::new(data);
+    for tiles in [f.id, MAX_CACHE_TILES.wrapping_add(f.id % 5).wrapping_sub(2)] {
+        let message = ClientMessage::CacheOffer { tiles };
+        let bytes = message.encode();
+        if tiles <= MAX_CACHE_TILES {
+            assert_eq!(ClientMessage::decode(&bytes).as_ref(), Ok(&message));
+            client_message_bytes(&bytes);
+        } else {
+            assert_eq!(
+                ClientMessage::decode(&bytes),
+                Err(DecodeError::InvalidValue("number of cache tiles"))
+            );
+        }
+    }
+}
+
 fn check_error(e: &DecodeError) {
     assert!(!e.to_string().is_empty());
     assert!(
@@ -581,6 +690,112 @@ fn test_canvas() -> Canvas {
             .expect("the test canvas fill is inside");
     }
     canvas
+}
+
+/// The slots of the cache canvas, and what it offered.
+const CACHE_SLOTS: u32 = 4;
+
+/// A 3x2 RGB PNG (red, green, blue / yellow, cyan, magenta), kept in slot 1 of the cache canvas.
+const CACHED_PNG: [u8; 78] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x08, 0x02, 0x00, 0x00, 0x00, 0x12, 0x16, 0xf1,
+    0x4d, 0x00, 0x00, 0x00, 0x15, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xc0,
+    0x00, 0xc1, 0xff, 0x81, 0xd4, 0x7f, 0x20, 0xf1, 0x1f, 0x00, 0x4a, 0xc9, 0x08, 0xf8, 0xee, 0x68,
+    0x40, 0xb6, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// The test canvas with a cache of [`CACHE_SLOTS`] slots agreed, and `CACHED_PNG` kept in slot 1.
+fn cache_canvas() -> Canvas {
+    let mut canvas = test_canvas();
+    canvas.offer_cache(CACHE_SLOTS);
+    canvas
+        .apply(&ServerMessage::CacheAgreed { tiles: CACHE_SLOTS })
+        .expect("the cache canvas agrees");
+    let store = ServerMessage::CacheStore {
+        slot: 1,
+        rect: Rect {
+            x: 10,
+            y: 10,
+            width: 3,
+            height: 2,
+        },
+        codec: TileCodec::Png,
+        data: CACHED_PNG.to_vec(),
+    };
+    canvas
+        .apply(&store)
+        .expect("the cache canvas keeps its tile");
+    canvas
+}
+
+/// Draws a cache message on a canvas without a cache (always refused, no change) and on the
+/// cache canvas (what the cache rules say).
+fn apply_cache_message(message: &ServerMessage) {
+    let mut plain = test_canvas();
+    let before = plain.framebuffer().clone();
+    assert!(
+        matches!(plain.apply(message), Err(CanvasError::Cache(_))),
+        "{message:?} accepted without a cache"
+    );
+    assert!(plain.framebuffer() == &before && plain.cached_tiles().is_none());
+
+    let mut canvas = cache_canvas();
+    let before = canvas.framebuffer().clone();
+    let slots_before = canvas.cached_tiles().expect("agreed");
+    let result = canvas.apply(message);
+    let after = canvas.framebuffer().clone();
+    let slots_after = canvas.cached_tiles().expect("still agreed");
+    if result.is_err() {
+        assert!(after == before, "a refused {message:?} changed the canvas");
+        assert_eq!(slots_after, slots_before, "a refused {message:?} changed the cache");
+    }
+    match message {
+        ServerMessage::CacheAgreed { tiles } => {
+            assert!(result.is_err(), "a second CacheAgreed accepted");
+            // On a canvas that offered but has not agreed yet: accepted up to the offer.
+            let mut fresh = test_canvas();
+            fresh.offer_cache(CACHE_SLOTS);
+            let result = fresh.apply(message);
+            assert_eq!(result.is_ok(), *tiles <= CACHE_SLOTS, "CacheAgreed {tiles}: {result:?}");
+            if result.is_ok() {
+                assert_eq!(fresh.cached_tiles(), Some(vec![None; *tiles as usize]));
+            }
+        }
+        ServerMessage::CacheStore {
+            slot, rect, data, ..
+        } => {
+            let decoded = decode_png(data, *rect);
+            let expected_ok = *slot < CACHE_SLOTS && decoded.is_ok() && fits(&before, *rect);
+            assert_eq!(result.is_ok(), expected_ok, "CacheStore: {result:?}");
+            if let Ok(rgba) = decoded
+                && result.is_ok()
+            {
+                assert!(region(&after, *rect) == rgba, "CacheStore {rect:?} not drawn");
+                let mut expected = slots_before;
+                expected[*slot as usize] = Some(TileKey::of(rect.width, rect.height, &rgba));
+                assert_eq!(slots_after, expected, "CacheStore not kept in slot {slot}");
+            }
+        }
+        ServerMessage::CacheDraw { slot, x, y } => {
+            let rect = Rect {
+                x: *x,
+                y: *y,
+                width: 3,
+                height: 2,
+            };
+            assert_eq!(
+                result.is_ok(),
+                *slot == 1 && fits(&before, rect),
+                "CacheDraw of slot {slot} at {x},{y}: {result:?}"
+            );
+            if result.is_ok() {
+                let kept = decode_png(&CACHED_PNG, rect).expect("the kept tile decodes");
+                assert!(region(&after, rect) == kept, "CacheDraw {rect:?} not drawn");
+                assert_eq!(slots_after, slots_before, "CacheDraw changed the cache");
+            }
+        }
+        _ => unreachable!("not a cache message"),
+    }
 }
 
 fn region(framebuffer: &Framebuffer, rect: Rect) -> Vec<u8> {
@@ -664,6 +879,9 @@ fn apply_to_canvas(message: &ServerMessage) {
             assert_eq!(result, Ok(()));
             assert_eq!(canvas.last_frame(), Some(*seq));
         }
+        ServerMessage::CacheAgreed { .. }
+        | ServerMessage::CacheStore { .. }
+        | ServerMessage::CacheDraw { .. } => apply_cache_message(message),
         _ => {
             assert_eq!(result, Ok(()), "{message:?}");
             assert!(after == &before, "{message:?} changed the canvas");

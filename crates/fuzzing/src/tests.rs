@@ -1,13 +1,14 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::oracles::{
-    client_message, helpdesk_client_round_trip, helpdesk_server_round_trip, rfb_after_handshake,
-    rfb_from_start, rfb_server_stream, server_message,
+    cache_client_round_trip, cache_server_round_trip, client_message, helpdesk_client_round_trip,
+    helpdesk_server_round_trip, rfb_after_handshake, rfb_from_start, rfb_server_stream,
+    server_message,
 };
 use crate::wire::*;
 use bascule_proto::{
-    ClientMessage, MAX_MESSAGE_TEXT, MAX_NAME, NoticeLevel, Rect, ServerMessage, TileCodec,
-    control_state,
+    ClientMessage, MAX_CACHE_TILES, MAX_MESSAGE_TEXT, MAX_NAME, NoticeLevel, Rect, ServerMessage,
+    TileCodec, control_state,
 };
 
 fn raw_rect(x: u16, y: u16, w: u16, h: u16) -> Vec<u8> {
@@ -120,6 +121,10 @@ fn client_messages() {
         },
         ClientMessage::ControlRequest,
         ClientMessage::ControlRelease { id: 3 },
+        ClientMessage::CacheOffer { tiles: 2048 },
+        ClientMessage::CacheOffer {
+            tiles: MAX_CACHE_TILES,
+        },
     ];
     for message in samples {
         let bytes = message.encode();
@@ -134,6 +139,10 @@ fn client_messages() {
     client_message(&[0x87, 1, 0, 0, 0, 2]);
     client_message(&[0x88, b'{', b'}']);
     client_message(&[0x89, 1]);
+    // A cache offer beyond the bound, or with a trailing byte.
+    client_message(&[0x8a, 1, 0, 1, 0]);
+    client_message(&[0x8a, 0xff, 0xff, 0xff, 0xff]);
+    client_message(&[0x8a, 1, 0, 0, 0, 0]);
 }
 
 #[test]
@@ -241,6 +250,46 @@ fn server_messages() {
             read_only: true,
             shadow_of: "Jérôme".into(),
         },
+        ServerMessage::CacheAgreed { tiles: 4 },
+        ServerMessage::CacheAgreed { tiles: 5 },
+        ServerMessage::CacheAgreed {
+            tiles: MAX_CACHE_TILES,
+        },
+        // Kept in slot 0, in slot 9 (beyond the cache canvas's 4), outside, and not a PNG.
+        ServerMessage::CacheStore {
+            slot: 0,
+            rect,
+            codec: TileCodec::Png,
+            data: sample_png(4, 8),
+        },
+        ServerMessage::CacheStore {
+            slot: 9,
+            rect,
+            codec: TileCodec::Png,
+            data: sample_png(4, 8),
+        },
+        ServerMessage::CacheStore {
+            slot: 0,
+            rect: Rect { x: 61, ..rect },
+            codec: TileCodec::Png,
+            data: sample_png(4, 8),
+        },
+        ServerMessage::CacheStore {
+            slot: 3,
+            rect,
+            codec: TileCodec::Png,
+            data: vec![0x89, b'P', b'N', b'G'],
+        },
+        // Slot 1 holds a 3x2 tile on the cache canvas; slot 0 is empty there.
+        ServerMessage::CacheDraw { slot: 1, x: 0, y: 0 },
+        ServerMessage::CacheDraw { slot: 1, x: 61, y: 46 },
+        ServerMessage::CacheDraw { slot: 1, x: 62, y: 46 },
+        ServerMessage::CacheDraw { slot: 0, x: 0, y: 0 },
+        ServerMessage::CacheDraw {
+            slot: MAX_CACHE_TILES - 1,
+            x: 0,
+            y: 0,
+        },
     ];
     for message in samples {
         let bytes = message.encode();
@@ -251,6 +300,11 @@ fn server_messages() {
     }
     server_message(&[0x02, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
     server_message(&[0x42]);
+    // Refused cache messages: a slot, a count or a tile size beyond the bounds.
+    server_message(&[0x10, 0, 0, 1, 0, 0, 0, 0, 0]);
+    server_message(&[0x0e, 1, 0, 1, 0]);
+    server_message(&[0x0f, 0, 0, 0, 0, 0, 0, 0, 0, 65, 0, 1, 0, 1]);
+    server_message(&[0x0f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1]);
     // Refused helpdesk messages: a state out of range, a text one character too long.
     server_message(&[0x0c, 1, 0, 0, 0, 4]);
     let mut long = vec![0x0a, 0, 0];
@@ -258,6 +312,38 @@ fn server_messages() {
     long.extend_from_slice(&[b'a'; 2001]);
     assert!(ServerMessage::decode(&long).is_err());
     server_message(&long);
+}
+
+/// A `width` x `height` RGB PNG of some colours.
+fn sample_png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let rgb: Vec<u8> = (0..width * height * 3).map(|i| (i * 37) as u8).collect();
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&rgb)
+        .unwrap();
+    out
+}
+
+#[test]
+fn cache_value_round_trips() {
+    // Counts and slots at, below and above the bounds; tile sizes of 0, 1 to 64, and beyond.
+    let mut inputs: Vec<Vec<u8>> = vec![vec![], vec![0xff; 16]];
+    for byte in [0u8, 1, 2, 3, 4, 0x80, 0x81, 0x82, 0x83, 0x84] {
+        for (width, height) in [(0, 5), (1, 1), (64, 64), (65, 3), (79, 79)] {
+            inputs.push(vec![2, 0, 0, 0, byte, width, height, 60, 0, 40, 0, b'x']);
+        }
+    }
+    for data in &inputs {
+        cache_server_round_trip(data);
+        cache_client_round_trip(data);
+        server_message(data);
+        client_message(data);
+    }
 }
 
 #[test]

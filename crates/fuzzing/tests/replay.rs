@@ -83,9 +83,9 @@ fn the_corpus_has_a_valid_input_of_every_message_type() {
     let server = decoded_types("server_message", |d| {
         bascule_proto::ServerMessage::decode(d).is_ok()
     });
-    assert_eq!(server, (0x01..=0x0d).collect::<Vec<u8>>(), "server_message");
+    assert_eq!(server, (0x01..=0x10).collect::<Vec<u8>>(), "server_message");
     let client = decoded_types("client_message", |d| {
         bascule_proto::ClientMessage::decode(d).is_ok()
     });
-    assert_eq!(client, (0x81..=0x89).collect::<Vec<u8>>(), "client_message");
+    assert_eq!(client, (0x81..=0x8a).collect::<Vec<u8>>(), "client_message");
 }

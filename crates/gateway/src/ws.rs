@@ -127,10 +127,21 @@ async fn serve_viewer_inner(
     // 2. Wait until the backend is connected.
     let mut states = session.state.subscribe();
     notice(socket, state, NoticeLevel::Info, "session.connecting", String::new()).await?;
+    // The browser sends its CacheOffer right after its hello: kept if it comes before the viewer
+    // is attached (a later one is answered in viewer_loop, from the next frame on).
+    let mut cache_offer = None;
     let (width, height) = loop {
         let current = states.borrow_and_update().clone();
         match current {
-            SessionState::Active { width, height } => break (width, height),
+            SessionState::Active { width, height } => {
+                if cache_offer.is_none()
+                    && let Ok(message) = tokio::time::timeout(Duration::ZERO, next_client_message(socket, session)).await
+                    && let Some(ClientMessage::CacheOffer { tiles }) = message?
+                {
+                    cache_offer = Some(tiles);
+                }
+                break (width, height);
+            }
             SessionState::Ended { code, detail } => {
                 return Err(Close::With { code: 1000, reason: code.into(), notice: Some((code, detail)) });
             }
@@ -138,7 +149,9 @@ async fn serve_viewer_inner(
         }
         tokio::select! {
             changed = states.changed() => if changed.is_err() { return Err(Close::Gone) },
-            message = next_client_message(socket, session) => { message?; }
+            message = next_client_message(socket, session) => {
+                if let Some(ClientMessage::CacheOffer { tiles }) = message? { cache_offer = Some(tiles) }
+            }
         }
     };
     let max_in_flight = state.config.sessions.max_in_flight;
@@ -162,7 +175,7 @@ async fn serve_viewer_inner(
         session.owner_viewers.fetch_add(1, Ordering::Relaxed);
     }
     let guard = ViewerGuard { session: session.clone(), viewer, owner };
-    let result = viewer_loop(socket, state, session, guard.viewer, states, role).await;
+    let result = viewer_loop(socket, state, session, guard.viewer, states, role, cache_offer).await;
     drop(guard);
     result
 }
@@ -190,7 +203,11 @@ async fn viewer_loop(
     viewer: bascule_display::ViewerId,
     mut states: tokio::sync::watch::Receiver<SessionState>,
     role: &ViewerRole,
+    cache_offer: Option<u32>,
 ) -> Result<std::convert::Infallible, Close> {
+    if let Some(tiles) = cache_offer {
+        agree_cache(socket, state, session, viewer, tiles).await?;
+    }
     let mut changes = session.changes.subscribe();
     let mut events = session.events.subscribe();
     let shadow_token = match role {
@@ -296,6 +313,7 @@ async fn viewer_loop(
                             state.plane.audit(who, "session.control", &session.id, None, "ended").await;
                         }
                     }
+                    Some(ClientMessage::CacheOffer { tiles }) => agree_cache(socket, state, session, viewer, tiles).await?,
                     Some(ClientMessage::Clipboard { .. }) if !clipboard_in => {
                         tracing::debug!(resource = %session.resource, "clipboard to the host refused by policy");
                     }
@@ -353,6 +371,15 @@ async fn viewer_loop(
             }
             _ = tick.tick() => {}
         }
+    }
+}
+
+/// Answers the viewer's first CacheOffer with CacheAgreed, before any frame uses the cache.
+async fn agree_cache(socket: &mut WebSocket, state: &AppState, session: &LiveSession, viewer: bascule_display::ViewerId, tiles: u32) -> Result<(), Close> {
+    let agreed = session.lock_display().offer_cache(viewer, tiles);
+    match agreed {
+        Some(tiles) => send(socket, state, ServerMessage::CacheAgreed { tiles }.encode()).await,
+        None => Ok(()),
     }
 }
 

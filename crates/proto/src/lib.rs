@@ -24,6 +24,16 @@ pub const MAX_MESSAGE_TEXT: usize = 2000;
 /// The longest person name (`from`, `shadow_of`) of the helpdesk messages, in characters.
 pub const MAX_NAME: usize = 128;
 
+/// The largest side, in pixels, of a tile kept in the client tile cache
+/// ([`ServerMessage::CacheStore`]); a stored tile is 1 to 64 pixels on each side, so a slot never
+/// holds more than 64 × 64 RGBA pixels (16 KiB).
+pub const CACHE_TILE: u16 = 64;
+
+/// The most tiles a client tile cache may have: a [`ClientMessage::CacheOffer`] or
+/// [`ServerMessage::CacheAgreed`] above it, or a slot number at or above it, is refused by the
+/// decoders (65,536 tiles of 64 × 64 are 1 GiB of RGBA; the gateway agrees to far fewer).
+pub const MAX_CACHE_TILES: u32 = 1 << 16;
+
 /// The `state` values of [`ServerMessage::ControlState`].
 pub mod control_state {
     /// The request waits for the session owner's answer.
@@ -194,6 +204,33 @@ pub enum ServerMessage {
         /// The session owner's name (at most [`MAX_NAME`] characters).
         shadow_of: String,
     },
+    /// The answer to [`ClientMessage::CacheOffer`]: the client keeps slots `0..tiles` (0: no cache).
+    /// Sent at most once per connection, before any `CacheStore` or `CacheDraw`.
+    CacheAgreed {
+        /// Number of slots, at most the offer (and at most [`MAX_CACHE_TILES`]).
+        tiles: u32,
+    },
+    /// A tile to draw at `rect` (as [`ServerMessage::Tile`]) and to keep in cache slot `slot`,
+    /// replacing whatever the slot held.
+    CacheStore {
+        /// The slot, below the agreed number of tiles.
+        slot: u32,
+        /// Where to draw it; 1 to [`CACHE_TILE`] pixels on each side.
+        rect: Rect,
+        /// How `data` is encoded.
+        codec: TileCodec,
+        /// The encoded image.
+        data: Vec<u8>,
+    },
+    /// Draw the tile kept in cache slot `slot` with its top-left corner at (`x`, `y`).
+    CacheDraw {
+        /// A slot filled by an earlier `CacheStore` of this connection.
+        slot: u32,
+        /// Left edge.
+        x: u16,
+        /// Top edge.
+        y: u16,
+    },
 }
 
 /// A message from the viewer to the gateway.
@@ -259,6 +296,12 @@ pub enum ClientMessage {
     ControlRelease {
         /// The request.
         id: u32,
+    },
+    /// The client can keep up to `tiles` decoded tiles for [`ServerMessage::CacheStore`] and
+    /// [`ServerMessage::CacheDraw`]; sent right after `Hello`, answered by `CacheAgreed`.
+    CacheOffer {
+        /// The most tiles the client is willing to keep (at most [`MAX_CACHE_TILES`]).
+        tiles: u32,
     },
 }
 
@@ -407,6 +450,14 @@ impl<'a> Reader<'a> {
             _ => Err(DecodeError::InvalidValue(field)),
         }
     }
+    /// A number of cache tiles: at most [`MAX_CACHE_TILES`].
+    fn cache_tiles(&mut self) -> Result<u32, DecodeError> {
+        let tiles = self.u32()?;
+        if tiles > MAX_CACHE_TILES {
+            return Err(DecodeError::InvalidValue("number of cache tiles"));
+        }
+        Ok(tiles)
+    }
     fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.bytes)
     }
@@ -416,6 +467,11 @@ impl<'a> Reader<'a> {
     fn finish<T>(self, value: T) -> Result<T, DecodeError> {
         if self.bytes.is_empty() { Ok(value) } else { Err(DecodeError::Trailing(self.kind)) }
     }
+}
+
+/// A cache slot number: below [`MAX_CACHE_TILES`].
+fn check_slot(slot: u32) -> Result<u32, DecodeError> {
+    if slot < MAX_CACHE_TILES { Ok(slot) } else { Err(DecodeError::InvalidValue("cache slot")) }
 }
 
 fn split(bytes: &[u8]) -> Result<Reader<'_>, DecodeError> {
@@ -480,6 +536,14 @@ impl ServerMessage {
             ServerMessage::ViewMode { read_only, shadow_of } => {
                 Writer::new(0x0d, 3 + shadow_of.len()).flag(*read_only).bounded_str(shadow_of, MAX_NAME).finish()
             }
+            ServerMessage::CacheAgreed { tiles } => Writer::new(0x0e, 4).u32(*tiles).finish(),
+            ServerMessage::CacheStore { slot, rect, codec, data } => Writer::new(0x0f, 13 + data.len())
+                .u32(*slot)
+                .rect(*rect)
+                .u8(codec.to_byte())
+                .rest(data)
+                .finish(),
+            ServerMessage::CacheDraw { slot, x, y } => Writer::new(0x10, 8).u32(*slot).u16(*x).u16(*y).finish(),
         }
     }
 
@@ -541,6 +605,22 @@ impl ServerMessage {
                 read_only: r.flag("read-only flag")?,
                 shadow_of: r.bounded_str("shadowed user", MAX_NAME)?,
             },
+            0x0e => ServerMessage::CacheAgreed { tiles: r.cache_tiles()? },
+            0x0f => {
+                let slot = r.u32()?;
+                let rect = r.rect()?;
+                let codec = r.u8()?;
+                let slot = check_slot(slot)?;
+                if !(1..=CACHE_TILE).contains(&rect.width) || !(1..=CACHE_TILE).contains(&rect.height) {
+                    return Err(DecodeError::InvalidValue("cached tile size"));
+                }
+                let codec = TileCodec::from_byte(codec).ok_or(DecodeError::InvalidValue("codec"))?;
+                ServerMessage::CacheStore { slot, rect, codec, data: r.rest().to_vec() }
+            }
+            0x10 => {
+                let (slot, x, y) = (r.u32()?, r.u16()?, r.u16()?);
+                ServerMessage::CacheDraw { slot: check_slot(slot)?, x, y }
+            }
             other => return Err(DecodeError::UnknownType(other)),
         };
         r.finish(message)
@@ -566,6 +646,7 @@ impl ClientMessage {
             ClientMessage::ControlReply { id, granted } => Writer::new(0x87, 5).u32(*id).flag(*granted).finish(),
             ClientMessage::ControlRequest => Writer::new(0x88, 0).finish(),
             ClientMessage::ControlRelease { id } => Writer::new(0x89, 4).u32(*id).finish(),
+            ClientMessage::CacheOffer { tiles } => Writer::new(0x8a, 4).u32(*tiles).finish(),
         }
     }
 
@@ -585,6 +666,7 @@ impl ClientMessage {
             0x87 => ClientMessage::ControlReply { id: r.u32()?, granted: r.flag("granted flag")? },
             0x88 => ClientMessage::ControlRequest,
             0x89 => ClientMessage::ControlRelease { id: r.u32()? },
+            0x8a => ClientMessage::CacheOffer { tiles: r.cache_tiles()? },
             other => return Err(DecodeError::UnknownType(other)),
         };
         r.finish(message)
@@ -624,6 +706,18 @@ mod tests {
             ServerMessage::ControlState { id: u32::MAX, state: control_state::ENDED },
             ServerMessage::ViewMode { read_only: true, shadow_of: "Jérôme Martin".into() },
             ServerMessage::ViewMode { read_only: false, shadow_of: String::new() },
+            ServerMessage::CacheAgreed { tiles: 2048 },
+            ServerMessage::CacheAgreed { tiles: 0 },
+            ServerMessage::CacheAgreed { tiles: MAX_CACHE_TILES },
+            ServerMessage::CacheStore {
+                slot: 7,
+                rect: Rect { x: 1216, y: 768, width: 64, height: 32 },
+                codec: TileCodec::Png,
+                data: vec![4, 5, 6],
+            },
+            ServerMessage::CacheStore { slot: MAX_CACHE_TILES - 1, rect: Rect { x: 0, y: 0, width: 1, height: 1 }, codec: TileCodec::Png, data: vec![] },
+            ServerMessage::CacheDraw { slot: 0, x: 64, y: 128 },
+            ServerMessage::CacheDraw { slot: MAX_CACHE_TILES - 1, x: u16::MAX, y: u16::MAX },
         ]
     }
 
@@ -639,6 +733,9 @@ mod tests {
             ClientMessage::ControlReply { id: u32::MAX, granted: false },
             ClientMessage::ControlRequest,
             ClientMessage::ControlRelease { id: 0x0a0b_0c0d },
+            ClientMessage::CacheOffer { tiles: 2048 },
+            ClientMessage::CacheOffer { tiles: 0 },
+            ClientMessage::CacheOffer { tiles: MAX_CACHE_TILES },
         ]
     }
 
@@ -744,10 +841,10 @@ mod tests {
         assert_eq!(ServerMessage::decode(&[0x0d, 2, 0, 0]), Err(DecodeError::InvalidValue("read-only flag")));
         assert_eq!(ServerMessage::decode(&[0x0b, 1, 0, 0, 0, 1, 0, 0xff]), Err(DecodeError::InvalidUtf8));
         // Unknown types next to the new ones; a client type is not a server type and back.
-        for kind in [0x0e, 0x87, 0x88, 0xff] {
+        for kind in [0x11, 0x87, 0x88, 0xff] {
             assert_eq!(ServerMessage::decode(&[kind]), Err(DecodeError::UnknownType(kind)));
         }
-        for kind in [0x8a, 0x0a, 0x0b, 0x00] {
+        for kind in [0x8b, 0x0a, 0x0b, 0x00] {
             assert_eq!(ClientMessage::decode(&[kind]), Err(DecodeError::UnknownType(kind)));
         }
     }
@@ -799,6 +896,85 @@ mod tests {
         assert_eq!(ServerMessage::decode(&long.encode()), Ok(ServerMessage::ViewMode { read_only: true, shadow_of: "x".repeat(128) }));
         let long = ServerMessage::ControlRequest { id: 1, from: "é".repeat(200) };
         assert_eq!(ServerMessage::decode(&long.encode()), Ok(ServerMessage::ControlRequest { id: 1, from: "é".repeat(128) }));
+    }
+
+    #[test]
+    fn cache_layouts_match_the_document() {
+        assert_eq!(ClientMessage::CacheOffer { tiles: 0xff02 }.encode(), [0x8a, 2, 0xff, 0, 0]);
+        assert_eq!(ServerMessage::CacheAgreed { tiles: 2048 }.encode(), [0x0e, 0, 8, 0, 0]);
+        let store = ServerMessage::CacheStore {
+            slot: 0xff01,
+            rect: Rect { x: 0x0506, y: 0x0708, width: 64, height: 32 },
+            codec: TileCodec::Png,
+            data: vec![0xaa, 0xbb],
+        };
+        assert_eq!(store.encode(), [0x0f, 1, 0xff, 0, 0, 6, 5, 8, 7, 64, 0, 32, 0, 1, 0xaa, 0xbb]);
+        let draw = ServerMessage::CacheDraw { slot: 0xff01, x: 0x0506, y: 0x0708 };
+        assert_eq!(draw.encode(), [0x10, 1, 0xff, 0, 0, 6, 5, 8, 7]);
+        // What the bytes decode to: the same values.
+        for message in [store, draw] {
+            assert_eq!(ServerMessage::decode(&message.encode()), Ok(message));
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_cache_message_is_refused() {
+        for message in [
+            ServerMessage::CacheAgreed { tiles: 9 },
+            ServerMessage::CacheDraw { slot: 9, x: 1, y: 2 },
+            ServerMessage::CacheStore { slot: 9, rect: Rect { x: 1, y: 2, width: 3, height: 4 }, codec: TileCodec::Png, data: vec![1] },
+        ] {
+            let bytes = message.encode();
+            // CacheStore's data is "the rest of the message": only cuts inside the 14-byte fixed part fail.
+            let fixed = if matches!(message, ServerMessage::CacheStore { .. }) { 14 } else { bytes.len() };
+            for cut in 0..fixed {
+                let error = ServerMessage::decode(&bytes[..cut]).unwrap_err();
+                assert!(matches!(error, DecodeError::Truncated(_) | DecodeError::Empty), "{message:?} cut at {cut}");
+            }
+        }
+        for cut in 0..5 {
+            assert!(ClientMessage::decode(&ClientMessage::CacheOffer { tiles: 1 }.encode()[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn hostile_cache_messages_are_refused() {
+        // Counts and slots beyond the protocol's bound.
+        let over = (MAX_CACHE_TILES + 1).to_le_bytes();
+        let at = MAX_CACHE_TILES.to_le_bytes();
+        let offer = [&[0x8a][..], &over].concat();
+        assert_eq!(ClientMessage::decode(&offer), Err(DecodeError::InvalidValue("number of cache tiles")));
+        let offer = [&[0x8a][..], &u32::MAX.to_le_bytes()].concat();
+        assert_eq!(ClientMessage::decode(&offer).unwrap_err().close_code(), 1007);
+        let agreed = [&[0x0e][..], &over].concat();
+        assert_eq!(ServerMessage::decode(&agreed), Err(DecodeError::InvalidValue("number of cache tiles")));
+        let draw = [&[0x10][..], &at, &[0, 0, 0, 0]].concat();
+        assert_eq!(ServerMessage::decode(&draw), Err(DecodeError::InvalidValue("cache slot")));
+        let store = |slot: u32, width: u16, height: u16, codec: u8| {
+            let mut bytes = vec![0x0f];
+            bytes.extend_from_slice(&slot.to_le_bytes());
+            for v in [0, 0, width, height] {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            bytes.push(codec);
+            bytes.extend_from_slice(b"png");
+            ServerMessage::decode(&bytes)
+        };
+        assert!(store(0, 64, 64, 1).is_ok());
+        assert!(store(0, 1, 1, 1).is_ok());
+        assert_eq!(store(MAX_CACHE_TILES, 64, 64, 1), Err(DecodeError::InvalidValue("cache slot")));
+        assert_eq!(store(u32::MAX, 64, 64, 1), Err(DecodeError::InvalidValue("cache slot")));
+        for (width, height) in [(65, 64), (64, 65), (0, 8), (8, 0), (u16::MAX, u16::MAX)] {
+            assert_eq!(store(0, width, height, 1), Err(DecodeError::InvalidValue("cached tile size")), "{width}x{height}");
+        }
+        assert_eq!(store(0, 8, 8, 2), Err(DecodeError::InvalidValue("codec")));
+        // Trailing bytes after the fixed-size ones.
+        assert_eq!(ClientMessage::decode(&[0x8a, 1, 0, 0, 0, 0]), Err(DecodeError::Trailing(0x8a)));
+        assert_eq!(ServerMessage::decode(&[0x0e, 1, 0, 0, 0, 0]), Err(DecodeError::Trailing(0x0e)));
+        assert_eq!(ServerMessage::decode(&[0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0]), Err(DecodeError::Trailing(0x10)));
+        // A client type is not a server type and back.
+        assert_eq!(ServerMessage::decode(&[0x8a, 1, 0, 0, 0]), Err(DecodeError::UnknownType(0x8a)));
+        assert_eq!(ClientMessage::decode(&[0x0e, 1, 0, 0, 0]), Err(DecodeError::UnknownType(0x0e)));
     }
 
     #[test]

@@ -8,20 +8,28 @@
  * but a tile is drawn only after every earlier update (tile, fill, copy,
  * resize) has been drawn, and frame callbacks (FrameAck) run after the draws
  * that precede them.
+ *
+ * The tile cache (`CacheAgreed`, `CacheStore`, `CacheDraw`) goes through the same
+ * queue: a stored tile is decoded like a tile, then drawn and kept in its slot
+ * (`this.cache`, an ImageBitmap per slot); a cached draw copies a kept bitmap.
  */
 
 import { CODEC_PNG } from './protocol.js';
+import { TileCache } from './tilecache.js';
 
 /** @type {ImageBitmapOptions} */
 const BITMAP_OPTIONS = { premultiplyAlpha: 'none', colorSpaceConversion: 'none' };
 
 /**
- * @typedef {{kind: 'tile', x: number, y: number, w: number, h: number, promise: Promise<void>, bitmap: ImageBitmap | null, ready: boolean}} TileOp
+ * @typedef {{kind: 'tile', x: number, y: number, w: number, h: number, promise: Promise<void>, bitmap: ImageBitmap | null, ready: boolean, slot: number | null}} TileOp
+ *   `slot` is null for a Tile, the slot to keep it in for a CacheStore
  * @typedef {{kind: 'fill', x: number, y: number, w: number, h: number, color: string}} FillOp
  * @typedef {{kind: 'copy', sx: number, sy: number, w: number, h: number, dx: number, dy: number}} CopyOp
  * @typedef {{kind: 'resize', w: number, h: number}} ResizeOp
  * @typedef {{kind: 'call', fn: () => void}} CallOp
- * @typedef {TileOp | FillOp | CopyOp | ResizeOp | CallOp} Op
+ * @typedef {{kind: 'cacheAgreed', tiles: number}} CacheAgreedOp
+ * @typedef {{kind: 'cacheDraw', slot: number, x: number, y: number}} CacheDrawOp
+ * @typedef {TileOp | FillOp | CopyOp | ResizeOp | CallOp | CacheAgreedOp | CacheDrawOp} Op
  */
 
 /**
@@ -52,6 +60,8 @@ export class Display {
     this.generation = 0;
     this.width = canvas.width;
     this.height = canvas.height;
+    /** @type {TileCache<ImageBitmap>} the tile cache of this connection */
+    this.cache = new TileCache((bitmap) => bitmap.close());
     this.resetContextState();
   }
 
@@ -73,12 +83,54 @@ export class Display {
    * @param {Uint8Array} data
    */
   tile(x, y, w, h, codec, data) {
+    this.decode(x, y, w, h, codec, data, null);
+  }
+
+  /**
+   * Queue a CacheStore: a tile to draw and to keep in `slot`.
+   * @param {number} slot
+   * @param {number} x @param {number} y @param {number} w @param {number} h
+   * @param {number} codec
+   * @param {Uint8Array} data
+   */
+  cacheStore(slot, x, y, w, h, codec, data) {
+    this.decode(x, y, w, h, codec, data, slot);
+  }
+
+  /**
+   * Queue a CacheDraw: the tile kept in `slot`, drawn at (x, y).
+   * @param {number} slot @param {number} x @param {number} y
+   */
+  cacheDraw(slot, x, y) {
+    this.push({ kind: 'cacheDraw', slot, x, y });
+  }
+
+  /**
+   * Record the CacheOffer just sent (a new connection, right after its hello).
+   * @param {number} tiles
+   */
+  offerCache(tiles) {
+    this.cache.offer(tiles);
+  }
+
+  /** Queue the CacheAgreed answer. @param {number} tiles */
+  cacheAgreed(tiles) {
+    this.push({ kind: 'cacheAgreed', tiles });
+  }
+
+  /**
+   * @param {number} x @param {number} y @param {number} w @param {number} h
+   * @param {number} codec
+   * @param {Uint8Array} data
+   * @param {number | null} slot
+   */
+  decode(x, y, w, h, codec, data, slot) {
     if (codec !== CODEC_PNG) {
       this.onError(new Error(`unsupported tile codec ${codec}`));
       return;
     }
     /** @type {TileOp} */
-    const op = { kind: 'tile', x, y, w, h, promise: Promise.resolve(), bitmap: null, ready: false };
+    const op = { kind: 'tile', x, y, w, h, promise: Promise.resolve(), bitmap: null, ready: false, slot };
     const blob = new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (data)], { type: 'image/png' });
     op.promise = createImageBitmap(blob, BITMAP_OPTIONS).then(
       (bitmap) => {
@@ -119,8 +171,9 @@ export class Display {
     this.push({ kind: 'call', fn });
   }
 
-  /** Drop every queued update (new connection). */
+  /** Drop every queued update and the tile cache (new connection). */
   reset() {
+    this.cache.reset();
     this.generation++;
     for (let i = this.head; i < this.queue.length; i++) {
       const op = this.queue[i];
@@ -176,6 +229,10 @@ export class Display {
       case 'tile': {
         const bmp = op.bitmap;
         if (!bmp) return;
+        if (op.slot !== null) {
+          this.applyCacheStore(op, op.slot, bmp);
+          return;
+        }
         const w = Math.min(op.w, bmp.width);
         const h = Math.min(op.h, bmp.height);
         if (w > 0 && h > 0 && this.width > 0 && this.height > 0) {
@@ -217,6 +274,47 @@ export class Display {
       case 'call':
         op.fn();
         return;
+      case 'cacheAgreed':
+        this.cache.agree(op.tiles);
+        return;
+      case 'cacheDraw': {
+        const bmp = this.cache.get(op.slot);
+        this.checkInside(op.x, op.y, bmp.width, bmp.height);
+        ctx.drawImage(bmp, op.x, op.y);
+        this.cache.hits++;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Draw a decoded CacheStore tile and keep it, as `bascule_display::Canvas` does: the slot must be
+   * agreed, the image the announced size, and the rectangle inside the canvas; otherwise the tile
+   * is neither drawn nor kept.
+   * @param {TileOp} op
+   * @param {number} slot
+   * @param {ImageBitmap} bmp
+   */
+  applyCacheStore(op, slot, bmp) {
+    op.bitmap = null;
+    try {
+      this.cache.check(slot);
+      if (bmp.width !== op.w || bmp.height !== op.h) {
+        throw new Error(`CacheStore: a ${bmp.width}x${bmp.height} image for a ${op.w}x${op.h} tile`);
+      }
+      this.checkInside(op.x, op.y, op.w, op.h);
+    } catch (err) {
+      bmp.close();
+      throw err;
+    }
+    this.ctx.drawImage(bmp, op.x, op.y);
+    this.cache.store(slot, bmp);
+  }
+
+  /** @param {number} x @param {number} y @param {number} w @param {number} h */
+  checkInside(x, y, w, h) {
+    if (x + w > this.width || y + h > this.height) {
+      throw new Error(`cached tile ${w}x${h} at ${x},${y} outside the ${this.width}x${this.height} canvas`);
     }
   }
 }

@@ -7,8 +7,8 @@
  *     <div id="bascule-viewer"></div>
  *     <script type="module" src="/static/viewer/main.js"></script>
  *
- * Flow: POST /api/launch → {ticket, ws} → WebSocket → ClientHello → ServerHello
- * → frames (tiles … EndFrame → FrameAck). See docs/protocol.md.
+ * Flow: POST /api/launch → {ticket, ws} → WebSocket → ClientHello, CacheOffer → ServerHello,
+ * CacheAgreed → frames (tiles, cached tiles … EndFrame → FrameAck). See docs/protocol.md.
  *
  * A helpdesk shadow page (`/console/shadow/{sessionId}`) has `data-shadow="{sessionId}"`
  * instead of `data-resource`: the viewer then asks `POST /api/shadow` `{"session": id}` for its
@@ -23,6 +23,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   decodeServerMessage,
+  encodeCacheOffer,
   encodeClientHello,
   encodeClipboard,
   encodeFrameAck,
@@ -57,7 +58,16 @@ import { noticeText, pageLang, t } from './i18n.js';
  * @property {boolean} readOnly input is not sent (a shadow without control)
  * @property {import('./helpdesk.js').ViewMode | null} viewMode the ViewMode received, null for an owner's viewer
  * @property {number} inputDropped input messages not sent because the viewer is read-only
+ * @property {number} cacheHits tiles drawn from the tile cache (CacheDraw) since the page loaded
+ * @property {number} cacheStores tiles drawn and kept in the tile cache (CacheStore) since the page loaded
+ * @property {number} cacheTiles slots of the tile cache agreed on this connection (0: none yet)
  */
+
+/**
+ * The tile cache the viewer offers: 2048 tiles of at most 64×64 pixels, 32 MiB of RGBA at most.
+ * The gateway agrees to the smaller of this and its own limit.
+ */
+const CACHE_OFFER_TILES = 2048;
 
 /** The Notice codes after which the session is over (rather than broken). */
 const ENDED_CODES = [
@@ -243,6 +253,15 @@ export class Viewer {
       readOnly: this.helpdesk.readOnly,
       viewMode: null,
       inputDropped: 0,
+      get cacheHits() {
+        return display.cache.hits;
+      },
+      get cacheStores() {
+        return display.cache.stores;
+      },
+      get cacheTiles() {
+        return display.cache.capacity;
+      },
     };
     /** @type {any} */ (window).bascule = this.hooks;
 
@@ -993,6 +1012,8 @@ export class Viewer {
       const w = clampU16(this.screen.clientWidth || window.innerWidth);
       const h = clampU16(this.screen.clientHeight || window.innerHeight);
       ws.send(encodeClientHello(w, h, CODECS_PNG));
+      ws.send(encodeCacheOffer(CACHE_OFFER_TILES));
+      this.display.offerCache(CACHE_OFFER_TILES);
       this.helloSent = true;
     });
     ws.addEventListener('message', (ev) => {
@@ -1059,6 +1080,15 @@ export class Viewer {
         return;
       case 'Fill':
         this.display.fill(msg.x, msg.y, msg.w, msg.h, msg.r, msg.g, msg.b);
+        return;
+      case 'CacheAgreed':
+        this.display.cacheAgreed(msg.tiles);
+        return;
+      case 'CacheStore':
+        this.display.cacheStore(msg.slot, msg.x, msg.y, msg.w, msg.h, msg.codec, msg.data);
+        return;
+      case 'CacheDraw':
+        this.display.cacheDraw(msg.slot, msg.x, msg.y);
         return;
       case 'Copy':
         this.display.copy(msg.srcX, msg.srcY, msg.w, msg.h, msg.dstX, msg.dstY);

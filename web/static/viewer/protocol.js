@@ -25,6 +25,12 @@ export const MAX_MESSAGE_TEXT = 2000;
 /** The longest person name (`from`, `shadowOf`) of the helpdesk messages, in characters. */
 export const MAX_NAME = 128;
 
+/** The largest side of a tile kept in the tile cache (`CacheStore`): 1 to 64 pixels. */
+export const CACHE_TILE = 64;
+
+/** The most tiles a tile cache may have; counts above and slots at or above it are refused. */
+export const MAX_CACHE_TILES = 65536;
+
 export const ServerType = Object.freeze({
   ServerHello: 0x01,
   Tile: 0x02,
@@ -39,6 +45,9 @@ export const ServerType = Object.freeze({
   ControlRequest: 0x0b,
   ControlState: 0x0c,
   ViewMode: 0x0d,
+  CacheAgreed: 0x0e,
+  CacheStore: 0x0f,
+  CacheDraw: 0x10,
 });
 
 export const ClientType = Object.freeze({
@@ -51,6 +60,7 @@ export const ClientType = Object.freeze({
   ControlReply: 0x87,
   ControlRequest: 0x88,
   ControlRelease: 0x89,
+  CacheOffer: 0x8a,
 });
 
 /** The `state` of a ControlState message. */
@@ -83,7 +93,10 @@ export const Button = Object.freeze({
  * @typedef {{type: 'ControlRequest', id: number, from: string}} ControlRequestMsg
  * @typedef {{type: 'ControlState', id: number, state: number}} ControlStateMsg
  * @typedef {{type: 'ViewMode', readOnly: boolean, shadowOf: string}} ViewModeMsg
- * @typedef {ServerHelloMsg | TileMsg | FillMsg | CopyMsg | CursorMsg | ResizeMsg | EndFrameMsg | NoticeMsg | ClipboardMsg | MessageMsg | ControlRequestMsg | ControlStateMsg | ViewModeMsg} ServerMessage
+ * @typedef {{type: 'CacheAgreed', tiles: number}} CacheAgreedMsg
+ * @typedef {{type: 'CacheStore', slot: number, x: number, y: number, w: number, h: number, codec: number, data: Uint8Array}} CacheStoreMsg
+ * @typedef {{type: 'CacheDraw', slot: number, x: number, y: number}} CacheDrawMsg
+ * @typedef {ServerHelloMsg | TileMsg | FillMsg | CopyMsg | CursorMsg | ResizeMsg | EndFrameMsg | NoticeMsg | ClipboardMsg | MessageMsg | ControlRequestMsg | ControlStateMsg | ViewModeMsg | CacheAgreedMsg | CacheStoreMsg | CacheDrawMsg} ServerMessage
  *
  * @typedef {{type: 'ClientHello', version: number, width: number, height: number, codecs: number}} ClientHelloMsg
  * @typedef {{type: 'FrameAck', seq: number}} FrameAckMsg
@@ -93,7 +106,8 @@ export const Button = Object.freeze({
  * @typedef {{type: 'ControlReply', id: number, granted: boolean}} ControlReplyMsg
  * @typedef {{type: 'ControlRequest'}} ClientControlRequestMsg the shadow's request (empty payload)
  * @typedef {{type: 'ControlRelease', id: number}} ControlReleaseMsg
- * @typedef {ClientHelloMsg | FrameAckMsg | KeyMsg | PointerMsg | ResizeRequestMsg | ClipboardMsg | ControlReplyMsg | ClientControlRequestMsg | ControlReleaseMsg} ClientMessage
+ * @typedef {{type: 'CacheOffer', tiles: number}} CacheOfferMsg
+ * @typedef {ClientHelloMsg | FrameAckMsg | KeyMsg | PointerMsg | ResizeRequestMsg | ClipboardMsg | ControlReplyMsg | ClientControlRequestMsg | ControlReleaseMsg | CacheOfferMsg} ClientMessage
  */
 
 /** Raised for any malformed message: truncated, unknown type, trailing bytes, bad text. */
@@ -189,6 +203,20 @@ class Reader {
       throw new ProtocolError(`${this.name}: ${field} is longer than ${maxChars} characters`);
     }
     return text;
+  }
+
+  /** A number of cache tiles, at most `MAX_CACHE_TILES`. @param {string} field */
+  cacheTiles(field) {
+    const v = this.u32(field);
+    if (v > MAX_CACHE_TILES) throw new ProtocolError(`${this.name}: ${field} ${v} is above ${MAX_CACHE_TILES}`);
+    return v;
+  }
+
+  /** A cache slot, below `MAX_CACHE_TILES`. */
+  slot() {
+    const v = this.u32('slot');
+    if (v >= MAX_CACHE_TILES) throw new ProtocolError(`${this.name}: slot ${v} is not below ${MAX_CACHE_TILES}`);
+    return v;
   }
 
   /** The rest of the message (may be empty). */
@@ -369,6 +397,37 @@ export function decodeServerMessage(data) {
       r.end();
       return { type: 'ViewMode', readOnly, shadowOf };
     }
+    case ServerType.CacheAgreed: {
+      const r = new Reader(bytes, 'CacheAgreed');
+      const tiles = r.cacheTiles('tiles');
+      r.end();
+      return { type: 'CacheAgreed', tiles };
+    }
+    case ServerType.CacheStore: {
+      const r = new Reader(bytes, 'CacheStore');
+      // Read every fixed field first: a cut message is "truncated" before anything else.
+      r.need(13, 'slot, x, y, w, h, codec');
+      const slot = r.slot();
+      const x = r.u16('x');
+      const y = r.u16('y');
+      const w = r.u16('w');
+      const h = r.u16('h');
+      const codec = r.u8('codec');
+      if (w < 1 || w > CACHE_TILE || h < 1 || h > CACHE_TILE) {
+        throw new ProtocolError(`CacheStore: a ${w}x${h} tile (1 to ${CACHE_TILE} pixels a side)`);
+      }
+      if (codec !== CODEC_PNG) throw new ProtocolError(`CacheStore: unknown codec ${codec}`);
+      return { type: 'CacheStore', slot, x, y, w, h, codec, data: r.rest() };
+    }
+    case ServerType.CacheDraw: {
+      const r = new Reader(bytes, 'CacheDraw');
+      r.need(8, 'slot, x, y');
+      const slot = r.slot();
+      const x = r.u16('x');
+      const y = r.u16('y');
+      r.end();
+      return { type: 'CacheDraw', slot, x, y };
+    }
     default:
       throw new ProtocolError(`unknown server message type 0x${type.toString(16).padStart(2, '0')}`);
   }
@@ -445,6 +504,12 @@ export function decodeClientMessage(data) {
       const id = r.u32('id');
       r.end();
       return { type: 'ControlRelease', id };
+    }
+    case ClientType.CacheOffer: {
+      const r = new Reader(bytes, 'CacheOffer');
+      const tiles = r.cacheTiles('tiles');
+      r.end();
+      return { type: 'CacheOffer', tiles };
     }
     default:
       throw new ProtocolError(`unknown client message type 0x${type.toString(16).padStart(2, '0')}`);
@@ -577,6 +642,9 @@ export function encodeClientMessage(msg) {
       return new Writer(ClientType.ControlRequest, 1).done();
     case 'ControlRelease':
       return new Writer(ClientType.ControlRelease, 5).u32(msg.id, 'id').done();
+    case 'CacheOffer':
+      checkUint(msg.tiles, MAX_CACHE_TILES, 'tiles');
+      return new Writer(ClientType.CacheOffer, 5).u32(msg.tiles, 'tiles').done();
     default:
       throw new TypeError(`unknown client message ${/** @type {{type: string}} */ (msg).type}`);
   }
@@ -688,6 +756,23 @@ export function encodeServerMessage(msg) {
         .raw(name)
         .done();
     }
+    case 'CacheAgreed':
+      checkUint(msg.tiles, MAX_CACHE_TILES, 'tiles');
+      return new Writer(ServerType.CacheAgreed, 5).u32(msg.tiles, 'tiles').done();
+    case 'CacheStore':
+      checkUint(msg.slot, MAX_CACHE_TILES - 1, 'slot');
+      return new Writer(ServerType.CacheStore, 14 + msg.data.length)
+        .u32(msg.slot, 'slot')
+        .u16(msg.x, 'x')
+        .u16(msg.y, 'y')
+        .u16(msg.w, 'w')
+        .u16(msg.h, 'h')
+        .u8(msg.codec, 'codec')
+        .raw(msg.data)
+        .done();
+    case 'CacheDraw':
+      checkUint(msg.slot, MAX_CACHE_TILES - 1, 'slot');
+      return new Writer(ServerType.CacheDraw, 9).u32(msg.slot, 'slot').u16(msg.x, 'x').u16(msg.y, 'y').done();
     default:
       throw new TypeError(`unknown server message ${/** @type {{type: string}} */ (msg).type}`);
   }
@@ -738,4 +823,9 @@ export function encodeControlRequest() {
 /** The owner takes control back, or the shadow gives it back. @param {number} id */
 export function encodeControlRelease(id) {
   return encodeClientMessage({ type: 'ControlRelease', id });
+}
+
+/** The tile cache the viewer offers to keep, sent right after the hello. @param {number} tiles */
+export function encodeCacheOffer(tiles) {
+  return encodeClientMessage({ type: 'CacheOffer', tiles });
 }

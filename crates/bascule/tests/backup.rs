@@ -2,6 +2,7 @@
 //! restored into a new one (and into PostgreSQL when `BASCULE_TEST_POSTGRES_URL` is set), with
 //! the secret key; a restore into a database that is not empty is refused and changes nothing.
 
+#![allow(clippy::unwrap_used)]
 use bascule_domain::access::User;
 use bascule_domain::id::{HostId, UserId};
 use bascule_domain::inventory::{Host, Protocol};

@@ -50,10 +50,10 @@ fn rfb_security_types(desktop: &Desktop) -> Vec<u8> {
 fn wait_for_file(path: &Path, timeout: Duration) -> Option<String> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            if s.ends_with('\n') {
-                return Some(s);
-            }
+        if let Ok(s) = std::fs::read_to_string(path)
+            && s.ends_with('\n')
+        {
+            return Some(s);
         }
         if Instant::now() > deadline {
             return None;

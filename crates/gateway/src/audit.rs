@@ -38,10 +38,9 @@ impl AuditLog {
         });
         tracing::info!(target: "audit", %actor, %action, %target, %outcome, "audit");
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(file) = guard.as_mut() {
-            if let Err(error) = writeln!(file, "{line}") {
+        if let Some(file) = guard.as_mut()
+            && let Err(error) = writeln!(file, "{line}") {
                 tracing::error!(%error, path = %self.path.display(), "cannot write the audit log");
             }
-        }
     }
 }

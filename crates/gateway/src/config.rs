@@ -582,13 +582,12 @@ impl Config {
                 )));
             }
         }
-        if let Some(database) = &self.database {
-            if !["sqlite:", "postgres:", "postgresql:"].iter().any(|p| database.starts_with(p)) {
+        if let Some(database) = &self.database
+            && !["sqlite:", "postgres:", "postgresql:"].iter().any(|p| database.starts_with(p)) {
                 return Err(ConfigError::Invalid(format!(
                     "database {database:?} must start with sqlite:// or postgres://"
                 )));
             }
-        }
         if self.health.failures == 0 || self.health.interval_secs == 0 || self.health.timeout_secs == 0 {
             return Err(ConfigError::Invalid("health.failures, interval_secs and timeout_secs must be at least 1".into()));
         }
@@ -608,6 +607,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -478,12 +478,11 @@ impl ControlPlane {
         let settings = self.config.directory.as_ref();
         let id = UserId::new(found.login.to_lowercase());
         let existing = self.store.get_user(&id).await.map_err(|e| e.to_string())?;
-        if let Some(auth) = self.store.get_user_auth(&id).await.map_err(|e| e.to_string())? {
-            if auth.source == AuthSource::Local && existing.is_some() {
+        if let Some(auth) = self.store.get_user_auth(&id).await.map_err(|e| e.to_string())?
+            && auth.source == AuthSource::Local && existing.is_some() {
                 // A local account of the same name: the directory must not take it over.
                 return Ok(None);
             }
-        }
         let display = found.display_name.clone().unwrap_or_else(|| found.login.clone());
         let mut user = existing.unwrap_or_else(|| User::new(id.clone(), found.login.to_lowercase(), &display));
         user.display_name = display;
@@ -568,7 +567,7 @@ pub(crate) async fn record_session(plane: Arc<ControlPlane>, live: Arc<LiveSessi
     let mut ticks: u32 = 0;
     loop {
         ticks = ticks.wrapping_add(1);
-        if ticks % 20 == 0 {
+        if ticks.is_multiple_of(20) {
             save_stats(&plane, &live, &id).await;
         }
         let state = states.borrow_and_update().clone();
@@ -741,11 +740,10 @@ async fn check_hosts(plane: &ControlPlane, trackers: &mut std::collections::Hash
             _ => continue,
         };
         let _ = transition;
-        let changed = match (&host.health, &new) {
-            (Health::Healthy, Health::Healthy) => false,
-            (Health::Unhealthy { .. }, Health::Unhealthy { .. }) => false,
-            _ => true,
-        };
+        let changed = !matches!(
+            (&host.health, &new),
+            (Health::Healthy, Health::Healthy) | (Health::Unhealthy { .. }, Health::Unhealthy { .. })
+        );
         if changed {
             if let Err(error) = plane.store.set_host_health(&host.id, &new).await {
                 tracing::warn!(%error, host = %host.id, "cannot record host health");
@@ -766,11 +764,10 @@ impl ControlPlane {
     pub(crate) async fn needs_login_passwords(&self) -> bool {
         let Ok(hosts) = self.store.list_hosts().await else { return false };
         for host in hosts.iter().filter(|h| h.protocol == Protocol::Rdp) {
-            if let Ok(Some(json)) = self.store.get_host_settings(&host.id).await {
-                if serde_json::from_str::<HostSettings>(&json).is_ok_and(|s| s.credentials == CredentialsMode::Passthrough) {
+            if let Ok(Some(json)) = self.store.get_host_settings(&host.id).await
+                && serde_json::from_str::<HostSettings>(&json).is_ok_and(|s| s.credentials == CredentialsMode::Passthrough) {
                     return true;
                 }
-            }
         }
         false
     }
@@ -808,6 +805,37 @@ async fn vnc_login_probe(address: &str, port: u16, password: Option<Secret>, tim
     tokio::time::timeout(timeout, attempt)
         .await
         .map_err(|_| format!("{target}: no RFB login within {} s", timeout.as_secs()))?
+}
+
+impl ControlPlane {
+    /// The named sites, ready to place addresses (the report's own rules).
+    pub(crate) async fn sites(&self) -> bascule_report::SiteMap {
+        bascule_report::SiteMap::new(&self.store.list_sites().await.unwrap_or_default())
+    }
+}
+
+/// The name of the site whose ranges contain `address`, or "".
+pub(crate) fn site_of(sites: &bascule_report::SiteMap, address: IpAddr) -> String {
+    sites.site_of(address).and_then(|i| sites.sites().get(i)).map(|(_, name)| name.clone()).unwrap_or_default()
+}
+
+/// Writes a live session's counters and round-trip histogram to its record's statistics.
+pub(crate) async fn save_stats(plane: &ControlPlane, live: &LiveSession, id: &SessionId) {
+    let stats = {
+        let s = live.lock_stats();
+        bascule_store::SessionStats {
+            session: id.clone(),
+            client_address: s.client_address.map(|a| a.to_string()),
+            bytes_to_client: s.bytes_to_client,
+            bytes_from_client: s.bytes_from_client,
+            frames: s.frames,
+            rtt_buckets: s.rtt.to_counts(),
+            updated_at: now(),
+        }
+    };
+    if let Err(error) = plane.store.upsert_session_stats(&stats).await {
+        tracing::warn!(%error, session = %id, "cannot save the session's statistics");
+    }
 }
 
 #[cfg(test)]
@@ -850,36 +878,5 @@ mod tests {
         assert!(matches!(record.state(), SessionState::Failed { reason: FailReason::TimedOut, .. }));
         assert!(plane.store.live_sessions().await.expect("live").is_empty());
         let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-impl ControlPlane {
-    /// The named sites, ready to place addresses (the report's own rules).
-    pub(crate) async fn sites(&self) -> bascule_report::SiteMap {
-        bascule_report::SiteMap::new(&self.store.list_sites().await.unwrap_or_default())
-    }
-}
-
-/// The name of the site whose ranges contain `address`, or "".
-pub(crate) fn site_of(sites: &bascule_report::SiteMap, address: IpAddr) -> String {
-    sites.site_of(address).and_then(|i| sites.sites().get(i)).map(|(_, name)| name.clone()).unwrap_or_default()
-}
-
-/// Writes a live session's counters and round-trip histogram to its record's statistics.
-pub(crate) async fn save_stats(plane: &ControlPlane, live: &LiveSession, id: &SessionId) {
-    let stats = {
-        let s = live.lock_stats();
-        bascule_store::SessionStats {
-            session: id.clone(),
-            client_address: s.client_address.map(|a| a.to_string()),
-            bytes_to_client: s.bytes_to_client,
-            bytes_from_client: s.bytes_from_client,
-            frames: s.frames,
-            rtt_buckets: s.rtt.to_counts(),
-            updated_at: now(),
-        }
-    };
-    if let Err(error) = plane.store.upsert_session_stats(&stats).await {
-        tracing::warn!(%error, session = %id, "cannot save the session's statistics");
     }
 }

@@ -57,11 +57,10 @@ pub(crate) fn app(state: AppState) -> Router {
 /// HTTP/2 requests carry the host in the `:authority` pseudo-header, not in `Host`; the origin
 /// checks read `Host`, so copy it there.
 async fn host_from_authority(mut request: axum::extract::Request) -> axum::extract::Request {
-    if !request.headers().contains_key(header::HOST) {
-        if let Some(value) = request.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+    if !request.headers().contains_key(header::HOST)
+        && let Some(value) = request.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
             request.headers_mut().insert(header::HOST, value);
         }
-    }
     request
 }
 

@@ -349,11 +349,10 @@ impl Sessions {
     ) -> (Arc<LiveSession>, bool) {
         let key = opening.session_id.clone();
         let mut live = self.lock();
-        if let Some(existing) = live.get(&key) {
-            if !matches!(*existing.state.borrow(), SessionState::Ended { .. }) {
+        if let Some(existing) = live.get(&key)
+            && !matches!(*existing.state.borrow(), SessionState::Ended { .. }) {
                 return (existing.clone(), false);
             }
-        }
         let (input_tx, input_rx) = mpsc::channel(512);
         let session = Arc::new(LiveSession {
             id: opening.session_id.clone(),

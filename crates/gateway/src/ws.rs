@@ -318,11 +318,10 @@ async fn viewer_loop(
                         tracing::debug!(resource = %session.resource, "clipboard to the host refused by policy");
                     }
                     // A shadow's input is dropped unless the owner granted it control.
-                    Some(message) if shadow_token.is_some_and(|token| !session.lock_control().granted_to(token)) => {
-                        if !matches!(message, ClientMessage::Hello { .. }) {
+                    Some(message) if shadow_token.is_some_and(|token| !session.lock_control().granted_to(token))
+                        && !matches!(message, ClientMessage::Hello { .. }) => {
                             tracing::debug!(session = %session.id, "input from a read-only shadow dropped");
                         }
-                    }
                     Some(message) => forward_input(session, message).await?,
                     None => {}
                 }

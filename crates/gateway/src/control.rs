@@ -363,6 +363,10 @@ impl ControlPlane {
                 bascule_domain::policy::Limit::AtMost(seconds) => Some(Duration::from_secs(u64::from(seconds))),
                 _ => None,
             },
+            max_kbit_per_s: match policy.max_bandwidth_kbps {
+                bascule_domain::policy::Limit::AtMost(kbps) if kbps > 0 => Some(kbps),
+                _ => None,
+            },
         };
         Ok(Launch {
             session,

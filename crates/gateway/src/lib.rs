@@ -15,6 +15,7 @@ mod console;
 mod control;
 mod incidents;
 mod metrics;
+mod pace;
 mod report;
 mod http;
 mod i18n;

@@ -50,6 +50,8 @@ pub(crate) struct Target {
     pub(crate) clipboard_out: bool,
     /// End the session after this long without input from any viewer (the effective policy).
     pub(crate) idle_timeout: Option<Duration>,
+    /// The most the session may send to browsers, in kbit/s (the effective policy).
+    pub(crate) max_kbit_per_s: Option<u32>,
 }
 
 /// What the console shows of a live session, and what its record keeps at the end.
@@ -213,6 +215,8 @@ pub(crate) struct LiveSession {
     /// Viewers of the session's own user (shadows excluded): the record is *active* while
     /// there is one.
     pub(crate) owner_viewers: std::sync::atomic::AtomicUsize,
+    /// The bandwidth cap, shared by the session's viewers.
+    pub(crate) pace: Option<Mutex<crate::pace::Pace>>,
 }
 
 impl LiveSession {
@@ -365,6 +369,7 @@ impl Sessions {
             events: tokio::sync::broadcast::Sender::new(32),
             control: Mutex::new(Control::default()),
             owner_viewers: std::sync::atomic::AtomicUsize::new(0),
+            pace: opening.target.max_kbit_per_s.map(|kbps| Mutex::new(crate::pace::Pace::new(kbps, Instant::now()))),
             display: Mutex::new(Display::new(0, 0)),
             state: watch::Sender::new(SessionState::Connecting),
             changes: watch::Sender::new(0),

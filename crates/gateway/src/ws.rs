@@ -225,8 +225,13 @@ async fn viewer_loop(
     // When each frame still in flight was planned, for the round-trip time.
     let mut sent_at: std::collections::VecDeque<(u32, std::time::Instant)> = std::collections::VecDeque::new();
     loop {
-        // Send a frame whenever the window allows; plan under the lock, encode outside it.
-        let plan = session.lock_display().take_frame(viewer);
+        // Send a frame whenever the window and the bandwidth cap allow; plan under the lock,
+        // encode outside it. A capped viewer waits while damage coalesces in the display.
+        let paced = session
+            .pace
+            .as_ref()
+            .map_or(Duration::ZERO, |pace| pace.lock().unwrap_or_else(|e| e.into_inner()).wait(std::time::Instant::now()));
+        let plan = if paced.is_zero() { session.lock_display().take_frame(viewer) } else { None };
         if let Some(plan) = plan {
             let encode_started = std::time::Instant::now();
             sent_at.push_back((plan.seq(), encode_started));
@@ -236,6 +241,10 @@ async fn viewer_loop(
             let payloads = plan.encode();
             crate::metrics::encode(encode_started.elapsed().as_secs_f64());
             session.lock_stats().frame_sent(encode_started);
+            let frame_bytes: usize = payloads.iter().map(Vec::len).sum();
+            if let Some(pace) = &session.pace {
+                pace.lock().unwrap_or_else(|e| e.into_inner()).charge(frame_bytes, std::time::Instant::now());
+            }
             for payload in payloads {
                 session.lock_stats().bytes_to_client += payload.len() as u64;
                 send(socket, state, payload).await?;
@@ -369,6 +378,7 @@ async fn viewer_loop(
                 }
             }
             _ = tick.tick() => {}
+            _ = tokio::time::sleep(paced), if !paced.is_zero() => {}
         }
     }
 }

@@ -234,3 +234,29 @@ pub(crate) async fn ticker(stream: TcpStream) -> Result<()> {
     }
     Ok(())
 }
+
+/// A server whose screen changes as fast as its viewer asks, with incompressible noise: a
+/// 128x96 rectangle of random pixels every 20 ms (about 2.4 MB/s of raw pixels).
+pub(crate) async fn noise(stream: TcpStream) -> Result<()> {
+    use rand::RngCore;
+    const W: u16 = 256;
+    const H: u16 = 192;
+    let mut stream = stream;
+    handshake_none(&mut stream, W, H, "noise").await?;
+    let (mut reader, mut writer): (OwnedReadHalf, OwnedWriteHalf) = stream.into_split();
+    let mut step: u16 = 0;
+    while let Some(incremental) = next_update_request(&mut reader).await? {
+        if incremental {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let (x, y) = ((step * 32) % (W - 128), (step * 24) % (H - 96));
+        let mut update = update_header(1);
+        update.extend(rect_header(x, y, 128, 96, 0));
+        let mut pixels = vec![0u8; 128 * 96 * 4];
+        rand::rng().fill_bytes(&mut pixels);
+        update.extend(pixels);
+        writer.write_all(&update).await?;
+        step = step.wrapping_add(1);
+    }
+    Ok(())
+}

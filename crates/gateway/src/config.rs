@@ -86,11 +86,20 @@ pub struct SessionSettings {
     pub ack_timeout_secs: u64,
     /// Time allowed to reach a host and finish the protocol handshake, in seconds.
     pub connect_timeout_secs: u64,
+    /// With nothing to send for this long, a viewer gets a WebSocket ping (keeps proxies and
+    /// NATs from closing an idle connection), in seconds.
+    pub keepalive_secs: u64,
 }
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        SessionSettings { max_in_flight: 2, reconnect_window_secs: 300, ack_timeout_secs: 30, connect_timeout_secs: 15 }
+        SessionSettings {
+            max_in_flight: 2,
+            reconnect_window_secs: 300,
+            ack_timeout_secs: 30,
+            connect_timeout_secs: 15,
+            keepalive_secs: 25,
+        }
     }
 }
 

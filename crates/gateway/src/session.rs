@@ -68,6 +68,8 @@ pub(crate) struct LiveStats {
     pub(crate) rtt: bascule_report::RttHistogram,
     /// A session-level error worth showing to the helpdesk (the end's cause).
     pub(crate) last_error: Option<String>,
+    /// When the last frame was sent to a viewer.
+    pub(crate) last_sent: Option<Instant>,
     /// (when, bytes to client so far), about one per second, for the current rate.
     rate: std::collections::VecDeque<(Instant, u64)>,
     /// When recent frames were sent, for the frame rate.
@@ -77,6 +79,7 @@ pub(crate) struct LiveStats {
 impl LiveStats {
     pub(crate) fn frame_sent(&mut self, at: Instant) {
         self.frames += 1;
+        self.last_sent = Some(at);
         self.frame_times.push_back(at);
         while self.frame_times.front().is_some_and(|t| at.duration_since(*t) > Duration::from_secs(5)) {
             self.frame_times.pop_front();

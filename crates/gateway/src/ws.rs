@@ -222,6 +222,8 @@ async fn viewer_loop(
     let ack_timeout = Duration::from_secs(state.config.sessions.ack_timeout_secs);
     let mut waiting_since: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_ping = std::time::Instant::now();
+    let keepalive = Duration::from_secs(state.config.sessions.keepalive_secs.max(1));
     // When each frame still in flight was planned, for the round-trip time.
     let mut sent_at: std::collections::VecDeque<(u32, std::time::Instant)> = std::collections::VecDeque::new();
     loop {
@@ -377,7 +379,15 @@ async fn viewer_loop(
                     send(socket, state, ServerMessage::Clipboard { text }.encode()).await?;
                 }
             }
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                // Nothing changes, nothing is sent: only a WebSocket ping now and then, so that
+                // proxies and NATs keep the idle connection open.
+                let idle = session.lock_stats().last_sent.is_none_or(|at| at.elapsed() >= keepalive);
+                if idle && last_ping.elapsed() >= keepalive {
+                    socket.send(Message::Ping(Vec::new().into())).await.map_err(|_| Close::Gone)?;
+                    last_ping = std::time::Instant::now();
+                }
+            }
             _ = tokio::time::sleep(paced), if !paced.is_zero() => {}
         }
     }

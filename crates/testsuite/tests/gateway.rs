@@ -164,3 +164,22 @@ async fn reconnecting_attaches_to_the_same_live_session() -> Result<()> {
     assert_eq!(gateway.running.session_count(), 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_viewer_gets_keepalives_and_nothing_else() -> Result<()> {
+    let (_desktop, gateway) = desktop_and_gateway("[sessions]\nkeepalive_secs = 1\n").await?;
+    let portal = login(gateway.addr, USER, PASSWORD).await?;
+    let mut viewer = portal.open_viewer("desk").await?;
+    viewer.wait_hello(HELLO_TIMEOUT).await?;
+    viewer.settle(1).await?;
+    let (frames, bytes) = (viewer.frames, viewer.bytes_received);
+    // Nothing changes on the desktop for 3.5 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(3500);
+    while tokio::time::Instant::now() < deadline {
+        viewer.recv(deadline.saturating_duration_since(tokio::time::Instant::now())).await?;
+    }
+    assert!(viewer.pings >= 2, "keepalive pings: {}", viewer.pings);
+    assert_eq!(viewer.frames, frames, "no frame while nothing changes");
+    assert!(viewer.bytes_received - bytes < 200, "almost nothing sent: {} bytes", viewer.bytes_received - bytes);
+    Ok(())
+}

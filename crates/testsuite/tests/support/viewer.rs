@@ -43,6 +43,8 @@ pub(crate) struct ViewerClient {
     pub(crate) closed: Option<(u16, String)>,
     /// Payload bytes of the binary messages received.
     pub(crate) bytes_received: u64,
+    /// WebSocket pings received (keepalives).
+    pub(crate) pings: u32,
     /// Whether the last drawing message was an `EndFrame` (the canvas shows a whole frame).
     frame_complete: bool,
 }
@@ -69,6 +71,7 @@ impl ViewerClient {
             frames: 0,
             closed: None,
             bytes_received: 0,
+            pings: 0,
             frame_complete: false,
         };
         viewer
@@ -172,6 +175,7 @@ impl ViewerClient {
                     return Ok(Some(Incoming::Closed));
                 }
                 Message::Text(text) => bail!("the gateway sent a text message: {text:?}"),
+                Message::Ping(_) => self.pings += 1,
                 _ => {}
             }
         }

@@ -6,7 +6,6 @@
 //! admin crate then checks the role for each action and audits it.
 
 use crate::http::{json_error, lang, portal_session, same_origin};
-use crate::i18n::Lang;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -59,15 +58,7 @@ async fn authenticate(
             return json_error(language, StatusCode::SERVICE_UNAVAILABLE, "error.internal");
         }
     };
-    let actor = bascule_admin::Actor {
-        login: user.login.clone(),
-        roles: user.roles.clone(),
-        address: Some(peer.ip().to_string()),
-        lang: match language {
-            Lang::Fr => bascule_admin::Lang::Fr,
-            Lang::En => bascule_admin::Lang::En,
-        },
-    };
+    let actor = crate::console::admin_actor(&user, peer.ip(), language);
     request.extensions_mut().insert(actor);
     request.extensions_mut().insert(user);
     next.run(request).await

@@ -57,6 +57,26 @@ pub(crate) struct Agent {
     pub(crate) lang: Lang,
 }
 
+/// Console handlers take an `Agent`: the request is refused before the handler runs when the
+/// portal session is missing or its user may not view the console.
+impl axum::extract::FromRequestParts<AppState> for Agent {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        agent(state, &parts.headers).await
+    }
+}
+
+/// The admin service's actor for this agent, from `peer`.
+pub(crate) fn admin_actor(user: &User, address: std::net::IpAddr, lang: Lang) -> bascule_admin::Actor {
+    bascule_admin::Actor {
+        login: user.login.clone(),
+        roles: user.roles.clone(),
+        address: Some(address.to_string()),
+        lang: if lang == Lang::En { bascule_admin::Lang::En } else { bascule_admin::Lang::Fr },
+    }
+}
+
 pub(crate) async fn agent(state: &AppState, headers: &HeaderMap) -> Result<Agent, Response> {
     let lang = lang(headers);
     let Some(session) = portal_session(state, headers) else {
@@ -79,7 +99,7 @@ pub(crate) async fn agent(state: &AppState, headers: &HeaderMap) -> Result<Agent
 
 impl Agent {
     /// Checks a form's CSRF token and origin.
-    fn check(&self, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
+    pub(crate) fn check(&self, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
         if crate::auth::same_secret(&self.session.csrf, csrf) && same_origin(headers) {
             Ok(())
         } else {
@@ -268,11 +288,9 @@ fn session_table_rows(lang: Lang, rows: &[SessionRow]) -> String {
         .collect()
 }
 
-async fn sessions_page(State(state): State<AppState>, headers: HeaderMap, Query(filter): Query<SessionFilter>) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
+async fn sessions_page(State(state): State<AppState>,
+    agent: Agent,
+    Query(filter): Query<SessionFilter>) -> Response {
     let lang = agent.lang;
     let rows = match session_rows(&state, &filter).await {
         Ok(rows) => rows,
@@ -365,15 +383,12 @@ async fn back_to_user(state: &AppState, id: &SessionId) -> Response {
 
 async fn session_message(
     State(state): State<AppState>,
+    agent: Agent,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<MessageForm>,
 ) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
     if let Err(response) = agent.check(&headers, &form.csrf).and_then(|()| agent.require(Action::ManageSessions)) {
         return response;
     }
@@ -386,15 +401,12 @@ async fn session_message(
 
 async fn session_disconnect(
     State(state): State<AppState>,
+    agent: Agent,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
     if let Err(response) = agent.check(&headers, &form.csrf).and_then(|()| agent.require(Action::ManageSessions)) {
         return response;
     }
@@ -406,15 +418,12 @@ async fn session_disconnect(
 
 async fn session_logoff(
     State(state): State<AppState>,
+    agent: Agent,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
     if let Err(response) = agent.check(&headers, &form.csrf).and_then(|()| agent.require(Action::ManageSessions)) {
         return response;
     }
@@ -434,11 +443,9 @@ struct UserFilter {
     q: String,
 }
 
-async fn users_page(State(state): State<AppState>, headers: HeaderMap, Query(filter): Query<UserFilter>) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
+async fn users_page(State(state): State<AppState>,
+    agent: Agent,
+    Query(filter): Query<UserFilter>) -> Response {
     let lang = agent.lang;
     let Ok(users) = state.plane.store.list_users().await else {
         return simple(lang, StatusCode::SERVICE_UNAVAILABLE, l(lang, "Base de données injoignable.", "Database unreachable."));
@@ -492,11 +499,9 @@ fn roles_text(user: &User) -> String {
         .join(", ")
 }
 
-async fn user_page(State(state): State<AppState>, headers: HeaderMap, Path(login): Path<String>) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
+async fn user_page(State(state): State<AppState>,
+    agent: Agent,
+    Path(login): Path<String>) -> Response {
     let lang = agent.lang;
     let plane = &state.plane;
     let user = match plane.store.get_user_by_login(&login).await {
@@ -654,15 +659,12 @@ async fn user_page(State(state): State<AppState>, headers: HeaderMap, Path(login
 
 async fn user_unlock(
     State(state): State<AppState>,
+    agent: Agent,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(login): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
     if let Err(response) = agent.check(&headers, &form.csrf).and_then(|()| agent.require(Action::UnlockAccount)) {
         return response;
     }
@@ -673,24 +675,16 @@ async fn user_unlock(
 
 async fn user_totp_reset(
     State(state): State<AppState>,
+    agent: Agent,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(login): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
     if let Err(response) = agent.check(&headers, &form.csrf) {
         return response;
     }
-    let actor = bascule_admin::Actor {
-        login: agent.user.login.clone(),
-        roles: agent.user.roles.clone(),
-        address: Some(peer.ip().to_string()),
-        lang: if agent.lang == Lang::En { bascule_admin::Lang::En } else { bascule_admin::Lang::Fr },
-    };
+    let actor = admin_actor(&agent.user, peer.ip(), agent.lang);
     // The admin service checks the role and audits.
     match state.plane.admin.reset_totp(&actor, &login).await {
         Ok(_) => Redirect::to(&format!("/console/users/{login}")).into_response(),
@@ -698,11 +692,9 @@ async fn user_totp_reset(
     }
 }
 
-async fn hosts_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
+async fn hosts_page(State(state): State<AppState>,
+    agent: Agent,
+) -> Response {
     let lang = agent.lang;
     let Ok(world) = state.plane.world().await else {
         return simple(lang, StatusCode::SERVICE_UNAVAILABLE, l(lang, "Base de données injoignable.", "Database unreachable."));
@@ -762,11 +754,9 @@ fn health_text(lang: Lang, health: &bascule_domain::inventory::Health) -> String
     }
 }
 
-async fn host_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
+async fn host_page(State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<String>) -> Response {
     let lang = agent.lang;
     let Ok(world) = state.plane.world().await else {
         return simple(lang, StatusCode::SERVICE_UNAVAILABLE, l(lang, "Base de données injoignable.", "Database unreachable."));
@@ -836,24 +826,16 @@ struct DrainForm {
 
 async fn host_drain(
     State(state): State<AppState>,
+    agent: Agent,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<DrainForm>,
 ) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
     if let Err(response) = agent.check(&headers, &form.csrf) {
         return response;
     }
-    let actor = bascule_admin::Actor {
-        login: agent.user.login.clone(),
-        roles: agent.user.roles.clone(),
-        address: Some(peer.ip().to_string()),
-        lang: if agent.lang == Lang::En { bascule_admin::Lang::En } else { bascule_admin::Lang::Fr },
-    };
+    let actor = admin_actor(&agent.user, peer.ip(), agent.lang);
     // The admin service refuses the helpdesk (ManageInventory) and audits either way.
     match state.plane.admin.set_draining(&actor, &id, form.draining).await {
         Ok(_) => Redirect::to("/console/hosts").into_response(),
@@ -903,11 +885,9 @@ async fn audit_entries(state: &AppState, filter: &AuditFilter) -> Result<Vec<bas
         .collect())
 }
 
-async fn audit_page(State(state): State<AppState>, headers: HeaderMap, Query(filter): Query<AuditFilter>) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
+async fn audit_page(State(state): State<AppState>,
+    agent: Agent,
+    Query(filter): Query<AuditFilter>) -> Response {
     let lang = agent.lang;
     let Ok(entries) = audit_entries(&state, &filter).await else {
         return simple(lang, StatusCode::SERVICE_UNAVAILABLE, l(lang, "Base de données injoignable.", "Database unreachable."));
@@ -993,14 +973,10 @@ pub(crate) fn csv_field(text: &str) -> String {
 
 async fn audit_csv(
     State(state): State<AppState>,
+    agent: Agent,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Query(filter): Query<AuditFilter>,
 ) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
     let Ok(entries) = audit_entries(&state, &filter).await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };

@@ -931,11 +931,7 @@ async fn shadow(
 }
 
 /// The viewer page, as a shadow of a live session.
-async fn shadow_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let agent = match crate::console::agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
+async fn shadow_page(State(state): State<AppState>, agent: crate::console::Agent, Path(id): Path<String>) -> Response {
     let lang = agent.lang;
     let Some(live) = state.sessions.live(&id) else {
         return error_page(lang, StatusCode::NOT_FOUND, "error.shadow_gone");

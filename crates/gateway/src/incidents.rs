@@ -1,7 +1,7 @@
 //! Helpdesk incidents: short notes against a user or a session, with a category. They count in
 //! the daily report.
 
-use crate::console::{Agent, agent, layout};
+use crate::console::{Agent, layout};
 use crate::i18n::{Lang, escape};
 use crate::state::AppState;
 use axum::Router;
@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use bascule_domain::access::{Action, User};
+use bascule_domain::access::User;
 use bascule_domain::id::{SessionId, UserId};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -114,11 +114,7 @@ struct Filter {
     category: String,
 }
 
-async fn page(State(state): State<AppState>, headers: HeaderMap, Query(filter): Query<Filter>) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
+async fn page(State(state): State<AppState>, agent: Agent, Query(filter): Query<Filter>) -> Response {
     let lang = agent.lang;
     let now = crate::control::now();
     let incidents = state.plane.store.incidents_between(now.plus_seconds(-30 * 86400), now.plus_seconds(1)).await;
@@ -158,20 +154,14 @@ struct NewIncidentForm {
 
 async fn create(
     State(state): State<AppState>,
+    agent: Agent,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<NewIncidentForm>,
 ) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
     let lang = agent.lang;
-    if !crate::auth::same_secret(&agent.session.csrf, &form.csrf) || !crate::http::same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, l(lang, "Jeton de sécurité invalide : rechargez la page.", "Invalid security token: reload the page.")).into_response();
-    }
-    if !agent.user.can(Action::ViewConsole) {
-        return StatusCode::FORBIDDEN.into_response();
+    if let Err(response) = agent.check(&headers, &form.csrf) {
+        return response;
     }
     let text: String = form.text.trim().chars().take(2000).collect();
     if text.is_empty() || !CATEGORIES.iter().any(|(code, _, _)| *code == form.category) {

@@ -1,12 +1,12 @@
 //! The daily report in the console (`/console/report`), its exports, and its schedule (17:00
 //! site time by default, then optionally mailed).
 
-use crate::console::{agent, layout};
+use crate::console::{Agent, layout};
 use crate::i18n::{Lang, escape};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use bascule_report::DailyReport;
@@ -55,11 +55,7 @@ fn figure(title: &str, svg: Result<String, bascule_report::ReportError>) -> Stri
     }
 }
 
-async fn page(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<DayQuery>) -> Response {
-    let agent = match agent(&state, &headers).await {
-        Ok(agent) => agent,
-        Err(response) => return response,
-    };
+async fn page(State(state): State<AppState>, agent: Agent, Query(query): Query<DayQuery>) -> Response {
     let lang = agent.lang;
     let day = match day_of(&state, &query) {
         Ok(day) => day,
@@ -145,10 +141,7 @@ fn download(content_type: &'static str, name: String, body: String) -> Response 
     response
 }
 
-async fn csv(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<DayQuery>) -> Response {
-    if let Err(response) = agent(&state, &headers).await {
-        return response;
-    }
+async fn csv(State(state): State<AppState>, _agent: Agent, Query(query): Query<DayQuery>) -> Response {
     let day = match day_of(&state, &query) {
         Ok(day) => day,
         Err(error) => return (StatusCode::BAD_REQUEST, error).into_response(),
@@ -159,10 +152,7 @@ async fn csv(State(state): State<AppState>, headers: HeaderMap, Query(query): Qu
     }
 }
 
-async fn json(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<DayQuery>) -> Response {
-    if let Err(response) = agent(&state, &headers).await {
-        return response;
-    }
+async fn json(State(state): State<AppState>, _agent: Agent, Query(query): Query<DayQuery>) -> Response {
     let day = match day_of(&state, &query) {
         Ok(day) => day,
         Err(error) => return (StatusCode::BAD_REQUEST, error).into_response(),
@@ -173,10 +163,7 @@ async fn json(State(state): State<AppState>, headers: HeaderMap, Query(query): Q
     }
 }
 
-async fn trend_csv(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<DayQuery>) -> Response {
-    if let Err(response) = agent(&state, &headers).await {
-        return response;
-    }
+async fn trend_csv(State(state): State<AppState>, _agent: Agent, Query(query): Query<DayQuery>) -> Response {
     let day = match day_of(&state, &query) {
         Ok(day) => day,
         Err(error) => return (StatusCode::BAD_REQUEST, error).into_response(),

@@ -51,6 +51,8 @@ install_toolchain() {
 install_desktop_packages() {
   step "desktop, VNC and browser packages (scripts/testbed.sh install)"
   "$ROOT/scripts/testbed.sh" install
+  # The reference VNC viewer of the thin-link benchmark (bascule-bench thin-link).
+  apt_install tigervnc-viewer
 }
 
 install_node() {

@@ -115,6 +115,16 @@ fn format_missing(list: &[(&'static str, &'static str)]) -> String {
     s
 }
 
+/// The root window of X display `display` (any display, e.g. a viewer's Xvfb), `(width,
+/// height, rgba)` with alpha 255, read with `xwd`.
+pub fn screenshot_display(display: &str) -> Result<(u32, u32, Vec<u8>), Error> {
+    let out = run_tool("xwd", ["-root", "-silent", "-display", display], display, STAGE_TIMEOUT)?;
+    if !out.status.success() {
+        return Err(Error::Screenshot(format!("xwd failed ({}): {}", out.status, out.stderr_text())));
+    }
+    xwd::decode(&out.stdout).map_err(Error::Screenshot)
+}
+
 /// The programs `server` needs that are not in `$PATH`, with the Debian package of each.
 pub fn missing_programs(server: VncServer) -> Vec<(&'static str, &'static str)> {
     let specific: &[(&'static str, &'static str)] = match server {
@@ -282,11 +292,7 @@ impl Desktop {
 
     /// The root window's pixels, `(width, height, rgba)`, with alpha 255, read with `xwd`.
     pub fn screenshot_rgba(&self) -> Result<(u32, u32, Vec<u8>), Error> {
-        let out = run_tool("xwd", ["-root", "-silent", "-display", &self.display], &self.display, STAGE_TIMEOUT)?;
-        if !out.status.success() {
-            return Err(Error::Screenshot(format!("xwd failed ({}): {}", out.status, out.stderr_text())));
-        }
-        xwd::decode(&out.stdout).map_err(Error::Screenshot)
+        screenshot_display(&self.display)
     }
 
     /// Types `text` into the xterm (activating it first) with `xdotool type`.

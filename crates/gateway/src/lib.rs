@@ -13,6 +13,7 @@ mod auth;
 pub mod config;
 mod console;
 mod control;
+mod flow;
 mod incidents;
 mod metrics;
 mod pace;

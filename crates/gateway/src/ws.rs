@@ -224,8 +224,8 @@ async fn viewer_loop(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_ping = std::time::Instant::now();
     let keepalive = Duration::from_secs(state.config.sessions.keepalive_secs.max(1));
-    // When each frame still in flight was planned, for the round-trip time.
-    let mut sent_at: std::collections::VecDeque<(u32, std::time::Instant)> = std::collections::VecDeque::new();
+    // Bytes in flight to this browser, its round trips and delivery rate.
+    let mut flow = crate::flow::Flow::default();
     loop {
         // Send a frame whenever the window and the bandwidth cap allow; plan under the lock,
         // encode outside it. A capped viewer waits while damage coalesces in the display.
@@ -233,17 +233,15 @@ async fn viewer_loop(
             .pace
             .as_ref()
             .map_or(Duration::ZERO, |pace| pace.lock().unwrap_or_else(|e| e.into_inner()).wait(std::time::Instant::now()));
-        let plan = if paced.is_zero() { session.lock_display().take_frame(viewer) } else { None };
+        let plan = if paced.is_zero() && flow.may_send() { session.lock_display().take_frame(viewer) } else { None };
         if let Some(plan) = plan {
             let encode_started = std::time::Instant::now();
-            sent_at.push_back((plan.seq(), encode_started));
-            if sent_at.len() > 64 {
-                sent_at.pop_front();
-            }
+            let seq = plan.seq();
             let payloads = plan.encode();
             crate::metrics::encode(encode_started.elapsed().as_secs_f64());
             session.lock_stats().frame_sent(encode_started);
             let frame_bytes: usize = payloads.iter().map(Vec::len).sum();
+            flow.on_send(seq, frame_bytes, std::time::Instant::now());
             if let Some(pace) = &session.pace {
                 pace.lock().unwrap_or_else(|e| e.into_inner()).charge(frame_bytes, std::time::Instant::now());
             }
@@ -273,16 +271,9 @@ async fn viewer_loop(
                             code: 1007, reason: e.to_string(), notice: Some(("viewer.bad_message", e.to_string())),
                         })?;
                         waiting_since = None;
-                        while let Some(&(sent_seq, at)) = sent_at.front() {
-                            if sent_seq > seq {
-                                break;
-                            }
-                            sent_at.pop_front();
-                            if sent_seq == seq {
-                                let rtt = at.elapsed();
-                                crate::metrics::rtt(rtt.as_secs_f64());
-                                session.record_rtt(rtt);
-                            }
+                        if let Some(rtt) = flow.on_ack(seq, std::time::Instant::now()) {
+                            crate::metrics::rtt(rtt.as_secs_f64());
+                            session.record_rtt(rtt);
                         }
                     }
                     Some(ClientMessage::ControlReply { id, granted }) if shadow_token.is_none() => {

@@ -379,12 +379,21 @@ impl ControlPlane {
         })
     }
 
+    /// The resource's own icon as stored, if it has one.
+    async fn stored_icon(&self, resource: &ResourceId) -> Option<bascule_admin::Icon> {
+        let json = self.store.get_resource_settings(resource).await.ok()??;
+        serde_json::from_str::<ResourceSettings>(&json).ok()?.icon
+    }
+
+    /// Whether the resource has its own icon (without decoding it: the portal asks per resource).
+    pub(crate) async fn has_icon(&self, resource: &ResourceId) -> bool {
+        self.stored_icon(resource).await.is_some()
+    }
+
     /// The resource's icon (MIME type and bytes), if it has its own.
     pub(crate) async fn icon(&self, resource: &ResourceId) -> Option<(String, Vec<u8>)> {
         use base64::Engine;
-        let json = self.store.get_resource_settings(resource).await.ok()??;
-        let settings: ResourceSettings = serde_json::from_str(&json).ok()?;
-        let icon = settings.icon?;
+        let icon = self.stored_icon(resource).await?;
         let bytes = base64::engine::general_purpose::STANDARD.decode(icon.data).ok()?;
         Some((icon.mime, bytes))
     }

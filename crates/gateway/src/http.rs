@@ -580,7 +580,7 @@ async fn portal(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let entitled = world.entitled_resources(&user);
     let mut items = String::new();
     for r in &entitled {
-        let has_icon = state.plane.icon(&r.id).await.is_some();
+        let has_icon = state.plane.has_icon(&r.id).await;
         items.push_str(&format!(
             r#"<li class="resource"><img class="resource-icon" src="{icon}" alt="" width="40" height="40"><span class="resource-name">{name}</span><a class="btn btn-primary" href="/view/{id}" data-resource="{id}">{open}</a></li>"#,
             icon = escape(&icon_url(r, has_icon)),
@@ -693,7 +693,7 @@ async fn viewer_page(State(state): State<AppState>, headers: HeaderMap, Path(res
         state.plane.audit(&user.login, "view", &resource_id, None, "refused: not entitled").await;
         return error_page(lang, StatusCode::FORBIDDEN, "error.not_entitled");
     }
-    let has_icon = state.plane.icon(&id).await.is_some();
+    let has_icon = state.plane.has_icon(&id).await;
     let name = escape(resource_name(resource, lang));
     Html(format!(
         r#"<!doctype html>

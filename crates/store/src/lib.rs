@@ -209,6 +209,18 @@ impl std::fmt::Debug for UserAuth {
     }
 }
 
+/// An audit row selected as `at, actor, action, target, address, outcome`.
+fn audit_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        at: Timestamp::from_unix_seconds(row.try_get(0)?),
+        actor: row.try_get(1)?,
+        action: row.try_get(2)?,
+        target: row.try_get(3)?,
+        address: row.try_get(4)?,
+        outcome: row.try_get(5)?,
+    })
+}
+
 /// What [`Store::audit_recent`] selects; `None` fields do not filter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AuditFilter<'a> {
@@ -1190,18 +1202,7 @@ impl Store {
         .bind(to.unix_seconds())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    at: Timestamp::from_unix_seconds(row.try_get(0)?),
-                    actor: row.try_get(1)?,
-                    action: row.try_get(2)?,
-                    target: row.try_get(3)?,
-                    address: row.try_get(4)?,
-                    outcome: row.try_get(5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_from_row).collect()
     }
 
     /// The newest audit lines at or after `from`, by `actor` and/or about `target` (either or
@@ -1230,18 +1231,7 @@ impl Store {
             query = query.bind(bind.as_str());
         }
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    at: Timestamp::from_unix_seconds(row.try_get(0)?),
-                    actor: row.try_get(1)?,
-                    action: row.try_get(2)?,
-                    target: row.try_get(3)?,
-                    address: row.try_get(4)?,
-                    outcome: row.try_get(5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_from_row).collect()
     }
 
     async fn delete(&self, sql: &'static str, id: &str) -> Result<bool> {

@@ -245,8 +245,24 @@ EOS
 }
 
 # start_xrdp: xrdp + xrdp-sesman in the foreground, with copies of their configuration under $TB_DIR/xrdp
+# clear_stale_x_locks: sesman gives sessions displays :10..:60 and refuses a login when every one
+# has a lock file; a session X server that was killed leaves its lock (and socket) behind. Remove
+# only those whose recorded process is gone.
+clear_stale_x_locks() {
+  local n lock pid cleared=0
+  for n in $(seq 10 60); do
+    lock=/tmp/.X$n-lock
+    [ -f "$lock" ] || continue
+    pid=$(tr -dc '0-9' < "$lock")
+    if [ -n "$pid" ] && alive "$pid"; then continue; fi
+    rm -f "$lock" "/tmp/.X11-unix/X$n" && cleared=$((cleared + 1))
+  done
+  [ "$cleared" = 0 ] || say "xrdp: removed $cleared stale X display lock(s) in :10..:60 (their X servers are gone)"
+}
+
 start_xrdp() {
   local x=$TB_DIR/xrdp
+  clear_stale_x_locks
   setup_test_user
   echo "$TB_USER" > "$XRDP_USER_FILE"
   mkdir -p "$x"

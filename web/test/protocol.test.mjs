@@ -1,15 +1,26 @@
 // Unit tests of the display protocol codec: node --test web/test/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { deflateRawSync } from 'node:zlib';
 import {
   CACHE_TILE,
+  CODEC_JPEG,
+  CODEC_PNG,
+  CODECS_GLYPHS,
+  CODECS_JPEG,
+  CODECS_PNG,
   ControlState,
+  GLYPH_MAX_WIDTH,
+  GLYPH_MAX_HEIGHT,
+  GLYPH_OPS_MAX,
+  GLYPH_SLOTS,
   MAX_CACHE_TILES,
   MAX_CLIENT_MESSAGE,
   MAX_MESSAGE_TEXT,
   MAX_NAME,
   ProtocolError,
   decodeClientMessage,
+  decodeGlyphOps,
   decodeServerMessage,
   encodeCacheOffer,
   encodeClientHello,
@@ -19,10 +30,12 @@ import {
   encodeControlReply,
   encodeControlRequest,
   encodeFrameAck,
+  encodeGlyphOps,
   encodeKey,
   encodePointer,
   encodeServerMessage,
 } from '../static/viewer/protocol.js';
+import { inflateRaw } from '../static/viewer/glyphcache.js';
 
 const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
 
@@ -55,6 +68,10 @@ const serverMessages = [
   { type: 'CacheStore', slot: MAX_CACHE_TILES - 1, x: 0, y: 0, w: 1, h: 1, codec: 1, data: new Uint8Array(0) },
   { type: 'CacheDraw', slot: 0, x: 64, y: 128 },
   { type: 'CacheDraw', slot: MAX_CACHE_TILES - 1, x: 65535, y: 65535 },
+  { type: 'Tile', x: 16, y: 32, w: 64, h: 48, codec: 2, data: Uint8Array.of(0xff, 0xd8, 0xff, 0xd9) },
+  { type: 'Glyphs', atlas: png, ops: Uint8Array.of(0x63, 0x60, 0, 0) },
+  { type: 'Glyphs', atlas: new Uint8Array(0), ops: Uint8Array.of(3, 0) },
+  { type: 'Glyphs', atlas: new Uint8Array(0), ops: new Uint8Array(0) },
 ];
 
 const clientMessages = [
@@ -122,6 +139,8 @@ test('truncated messages are errors', () => {
       // No "rest of the message" field: every cut is an error.
       Message: bytes.length, ControlRequest: bytes.length, ControlState: bytes.length, ViewMode: bytes.length,
       CacheAgreed: bytes.length, CacheDraw: bytes.length, CacheStore: 14,
+      // atlas_len, then the atlas it announces; the ops are the rest.
+      Glyphs: 5 + (msg.atlas ?? []).length,
     }[msg.type];
     assert.ok(fixedPart !== undefined, msg.type);
     for (let n = 1; n < Math.min(bytes.length, fixedPart); n++) {
@@ -203,7 +222,7 @@ test('helpdesk messages: truncated, trailing, out of range and unknown are error
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x0d, 2, 0, 0)), /read_only must be 0 or 1/);
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x0a, 0, 0, 0, 0, 9)), /trailing/);
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x0a, 0, 0, 5, 0, 0x61)), /truncated Message/);
-  assert.throws(() => decodeServerMessage(Uint8Array.of(0x11)), /unknown server message type 0x11/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x12)), /unknown server message type 0x12/);
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x88)), /unknown server message type 0x88/);
   assert.throws(() => decodeClientMessage(Uint8Array.of(0x8b)), /unknown client message type 0x8b/);
   assert.throws(() => decodeClientMessage(Uint8Array.of(0x0b)), /unknown client message type 0x0b/);
@@ -269,7 +288,9 @@ test('tile cache messages: bounds, truncation, trailing bytes and unknown codecs
   for (const [w, h] of [[65, 64], [64, 65], [0, 8], [8, 0], [65535, 65535]]) {
     assert.throws(() => store(0, w, h, 1), /CacheStore: a \d+x\d+ tile/, `${w}x${h}`);
   }
-  assert.throws(() => store(0, 8, 8, 2), /unknown codec 2/);
+  assert.throws(() => store(0, 8, 8, CODEC_JPEG), /CacheStore: codec 2 \(JPEG\) is never cached/);
+  assert.throws(() => store(0, 8, 8, 3), /unknown codec 3/);
+  assert.throws(() => store(0, 8, 8, 0), /unknown codec 0/);
   // Every cut of the fixed part is "truncated", whatever the values before the cut.
   for (const bytes of [
     encodeServerMessage({ type: 'CacheStore', slot: 3, x: 1, y: 2, w: 3, h: 4, codec: 1, data: Uint8Array.of(1) }),
@@ -290,10 +311,94 @@ test('tile cache messages: bounds, truncation, trailing bytes and unknown codecs
   // A client type is not a server type and back; the next codes are still unknown.
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x8a, 1, 0, 0, 0)), /unknown server message type 0x8a/);
   assert.throws(() => decodeClientMessage(Uint8Array.of(0x0e, 1, 0, 0, 0)), /unknown client message type 0x0e/);
-  assert.throws(() => decodeServerMessage(Uint8Array.of(0x11)), /unknown server message type 0x11/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x12)), /unknown server message type 0x12/);
   assert.throws(() => decodeClientMessage(Uint8Array.of(0x8b)), /unknown client message type 0x8b/);
   // Encoders refuse what decoders would.
   assert.throws(() => encodeCacheOffer(MAX_CACHE_TILES + 1), RangeError);
   assert.throws(() => encodeCacheOffer(-1), RangeError);
   assert.throws(() => encodeServerMessage({ type: 'CacheDraw', slot: MAX_CACHE_TILES, x: 0, y: 0 }), RangeError);
+});
+
+test('codecs: the tile codec values and the ClientHello bits of docs/protocol.md', () => {
+  assert.deepEqual([CODEC_PNG, CODEC_JPEG], [1, 2]);
+  assert.deepEqual([CODECS_PNG, CODECS_JPEG, CODECS_GLYPHS], [1, 2, 4]);
+  const hello = encodeClientHello(1280, 800, CODECS_PNG | CODECS_JPEG | CODECS_GLYPHS);
+  assert.deepEqual([...hello], [0x81, 0, 0, 0x00, 0x05, 0x20, 0x03, 7, 0, 0, 0]);
+  assert.equal(decodeClientMessage(hello).codecs, 7);
+  // A JPEG tile is a Tile like any other; its codec byte is 2.
+  const tile = decodeServerMessage(Uint8Array.of(0x02, 1, 0, 2, 0, 3, 0, 4, 0, 2, 0xff, 0xd8));
+  assert.deepEqual(plain(tile), { type: 'Tile', x: 1, y: 2, w: 3, h: 4, codec: CODEC_JPEG, data: [0xff, 0xd8] });
+});
+
+test('Glyphs: exact wire layout, as in the Rust tests; the atlas may be empty; a cut atlas is truncated', () => {
+  const bytes = encodeServerMessage({ type: 'Glyphs', atlas: Uint8Array.of(0xaa, 0xbb), ops: Uint8Array.of(0xcc) });
+  assert.deepEqual([...bytes], [0x11, 2, 0, 0, 0, 0xaa, 0xbb, 0xcc]);
+  assert.deepEqual(plain(decodeServerMessage(bytes)), { type: 'Glyphs', atlas: [0xaa, 0xbb], ops: [0xcc] });
+  assert.deepEqual(plain(decodeServerMessage(Uint8Array.of(0x11, 0, 0, 0, 0, 3, 0))), { type: 'Glyphs', atlas: [], ops: [3, 0] });
+  assert.deepEqual(plain(decodeServerMessage(Uint8Array.of(0x11, 2, 0, 0, 0, 1, 2))), { type: 'Glyphs', atlas: [1, 2], ops: [] });
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x11, 3, 0, 0, 0, 0xaa, 0xbb)), /truncated Glyphs: atlas/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x11, 0xff, 0xff, 0xff, 0xff, 1)), /truncated Glyphs: atlas/);
+  for (let n = 1; n < 5; n++) {
+    assert.throws(() => decodeServerMessage(bytes.subarray(0, n)), /truncated Glyphs: atlas_len/, `cut at ${n}`);
+  }
+});
+
+/** The ops of the example of docs/protocol.md, before DEFLATE. */
+const DOC_OPS = Uint8Array.of(
+  0x03, 0x80, 0x64, 0x00, 0x28, 0x00, 0x05, 0x09, // store slot 3, dx 100, dy 40, w 5, h 9
+  0x03, 0x00, 0x09, 0x00, 0x00, 0x00, //             draw  slot 3, dx 9,   dy 0
+  0x07, 0x00, 0xee, 0xff, 0x11, 0x00, //             draw  slot 7, dx -18 (0xffee), dy 17
+);
+const DOC_RECORDS = [
+  { store: true, slot: 3, x: 100, y: 40, w: 5, h: 9 },
+  { store: false, slot: 3, x: 109, y: 40, w: 0, h: 0 },
+  { store: false, slot: 7, x: 91, y: 57, w: 0, h: 0 },
+];
+
+test('glyph ops: the example of docs/protocol.md, both ways', async () => {
+  assert.deepEqual(decodeGlyphOps(DOC_OPS), DOC_RECORDS);
+  assert.deepEqual([...encodeGlyphOps(DOC_RECORDS)], [...DOC_OPS]);
+  // Deflated as the gateway sends it, inflated as the browser does (Node has DecompressionStream).
+  const inflated = await inflateRaw(new Uint8Array(deflateRawSync(DOC_OPS)), GLYPH_OPS_MAX);
+  assert.deepEqual(decodeGlyphOps(inflated), DOC_RECORDS);
+  assert.deepEqual(decodeGlyphOps(new Uint8Array(0)), []);
+});
+
+test('glyph ops: corners are cumulative modulo 65,536 and start at (0, 0) for each message', () => {
+  const records = [
+    { store: false, slot: 0, x: 65535, y: 0, w: 0, h: 0 },
+    { store: false, slot: 1, x: 0, y: 65535, w: 0, h: 0 },
+    { store: true, slot: GLYPH_SLOTS - 1, x: 10, y: 20, w: GLYPH_MAX_WIDTH, h: GLYPH_MAX_HEIGHT },
+    { store: false, slot: 2, x: 5, y: 20, w: 0, h: 0 },
+  ];
+  const bytes = encodeGlyphOps(records);
+  const le16 = (pos) => bytes[pos] | (bytes[pos + 1] << 8);
+  assert.deepEqual([le16(2), le16(4), le16(8), le16(10), le16(14), le16(16), le16(22), le16(24)], [65535, 0, 1, 65535, 10, 21, 65531, 0]);
+  assert.equal(le16(12), 0x8000 | 4095);
+  assert.deepEqual(decodeGlyphOps(bytes), records);
+});
+
+test('glyph ops: a record cut short, a slot ≥ 4096 and a stored side of 0, wider than 64 or taller than 32 are errors', () => {
+  // Every cut that is not on a record boundary.
+  for (let n = 1; n < DOC_OPS.length; n++) {
+    if (n === 8 || n === 14) {
+      assert.equal(decodeGlyphOps(DOC_OPS.subarray(0, n)).length, n === 8 ? 1 : 2);
+    } else {
+      assert.throws(() => decodeGlyphOps(DOC_OPS.subarray(0, n)), /Glyphs: ops end inside the record at offset (0|8|14)/, `cut at ${n}`);
+    }
+  }
+  assert.throws(() => decodeGlyphOps(Uint8Array.of(0x00, 0x10, 0, 0, 0, 0)), /slot 4096 is not below 4096/);
+  assert.throws(() => decodeGlyphOps(Uint8Array.of(0xff, 0xff, 0, 0, 0, 0, 1, 1)), /slot 32767 is not below 4096/);
+  assert.deepEqual(decodeGlyphOps(Uint8Array.of(0xff, 0x0f, 0, 0, 0, 0)), [{ store: false, slot: 4095, x: 0, y: 0, w: 0, h: 0 }]);
+  for (const [w, h] of [[0, 5], [5, 0], [65, 1], [1, 33], [255, 255]]) {
+    assert.throws(() => decodeGlyphOps(Uint8Array.of(0x01, 0x80, 0, 0, 0, 0, w, h)), new RegExp(`a ${w}x${h} glyph stored in slot 1`));
+  }
+  assert.equal(decodeGlyphOps(Uint8Array.of(0x01, 0x80, 0, 0, 0, 0, 32, 32))[0].w, 32);
+  // The encoder refuses what the decoder would.
+  assert.throws(() => encodeGlyphOps([{ store: false, slot: GLYPH_SLOTS, x: 0, y: 0, w: 0, h: 0 }]), RangeError);
+  assert.throws(() => encodeGlyphOps([{ store: true, slot: 0, x: 0, y: 0, w: 0, h: 1 }]), RangeError);
+  assert.throws(() => encodeGlyphOps([{ store: true, slot: 0, x: 0, y: 0, w: 1, h: GLYPH_MAX_HEIGHT + 1 }]), RangeError);
+  assert.throws(() => encodeGlyphOps([{ store: true, slot: 0, x: 0, y: 0, w: GLYPH_MAX_WIDTH + 1, h: 1 }]), RangeError);
+  assert.throws(() => encodeGlyphOps([{ store: false, slot: 0, x: 65536, y: 0, w: 0, h: 0 }]), RangeError);
+  assert.equal(GLYPH_OPS_MAX, 1 << 20);
 });

@@ -16,6 +16,9 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
+/// What the client decodes, as the browser: PNG, JPEG and glyphs.
+const CODECS: u32 = bascule_proto::CODEC_PNG | bascule_proto::CODEC_JPEG | bascule_proto::CODEC_GLYPHS;
+
 /// The colour of xterm's text cursor with its default resources (the foreground, black).
 pub const CURSOR_RGB: [u8; 3] = [0, 0, 0];
 
@@ -53,6 +56,8 @@ pub struct FrameTracker {
     /// The frame being received: first arrival, drawing messages, bytes.
     current: Option<(Instant, u32, u64)>,
     bytes: u64,
+    /// Per kind of message: (messages, bytes).
+    by_kind: std::collections::BTreeMap<&'static str, (u64, u64)>,
     probe: Option<Area>,
     closed: Option<String>,
 }
@@ -66,13 +71,16 @@ impl Default for FrameTracker {
 impl FrameTracker {
     /// A tracker before the `ServerHello`.
     pub fn new() -> FrameTracker {
+        let mut canvas = Canvas::new(0, 0);
+        canvas.announce_codecs(CODECS);
         FrameTracker {
-            canvas: Canvas::new(0, 0),
+            canvas,
             hello: None,
             notices: Vec::new(),
             frames: Vec::new(),
             current: None,
             bytes: 0,
+            by_kind: std::collections::BTreeMap::new(),
             probe: None,
             closed: None,
         }
@@ -87,6 +95,12 @@ impl FrameTracker {
         self.canvas
             .apply(&message)
             .with_context(|| format!("drawing {}", describe(&message)))?;
+        if std::env::var_os("BASCULE_BENCH_TRACE").is_some() {
+            eprintln!("trace: {} {} bytes {}", kind_of(&message), bytes.len(), describe(&message).chars().take(80).collect::<String>());
+        }
+        let entry = self.by_kind.entry(kind_of(&message)).or_default();
+        entry.0 += 1;
+        entry.1 += bytes.len() as u64;
         let (first_at, draws, frame_bytes) = self.current.get_or_insert((now, 0, 0));
         let first_at = *first_at;
         *frame_bytes += bytes.len() as u64;
@@ -134,6 +148,16 @@ impl FrameTracker {
         let slots = self.canvas.cached_tiles()?.len();
         let slots = u32::try_from(slots).unwrap_or(u32::MAX);
         Some((slots, self.canvas.cache_stores(), self.canvas.cache_hits()))
+    }
+
+    /// Glyphs so far: (stored, drawn in all, stored included).
+    pub fn glyph_counters(&self) -> (u64, u64) {
+        (self.canvas.glyph_stores(), self.canvas.glyph_draws())
+    }
+
+    /// Messages and bytes so far per kind of message ("tile/png", "glyphs", "cache/store", …).
+    pub fn bytes_by_kind(&self) -> Vec<(&'static str, u64, u64)> {
+        self.by_kind.iter().map(|(k, (n, b))| (*k, *n, *b)).collect()
     }
 
     /// Looks for the text cursor in `area` after every frame that draws (`None`: stop looking).
@@ -207,8 +231,25 @@ fn draws_pixels(message: &ServerMessage) -> bool {
             | ServerMessage::Copy { .. }
             | ServerMessage::CacheStore { .. }
             | ServerMessage::CacheDraw { .. }
+            | ServerMessage::Glyphs { .. }
             | ServerMessage::Resize { .. }
     )
+}
+
+/// A short name for the kind of a message, for the byte breakdown.
+fn kind_of(message: &ServerMessage) -> &'static str {
+    match message {
+        ServerMessage::Tile { codec: bascule_proto::TileCodec::Jpeg, .. } => "tile/jpeg",
+        ServerMessage::Tile { .. } => "tile/png",
+        ServerMessage::Fill { .. } => "fill",
+        ServerMessage::Copy { .. } => "copy",
+        ServerMessage::CacheStore { .. } => "cache/store",
+        ServerMessage::CacheDraw { .. } => "cache/draw",
+        ServerMessage::Glyphs { .. } => "glyphs",
+        ServerMessage::Cursor { .. } => "cursor",
+        ServerMessage::EndFrame { .. } => "end-frame",
+        _ => "other",
+    }
 }
 
 fn describe(message: &ServerMessage) -> String {
@@ -244,7 +285,7 @@ impl BenchClient {
             version: bascule_proto::VERSION,
             width,
             height,
-            codecs: bascule_proto::CODEC_PNG,
+            codecs: CODECS,
         };
         ws.send(Message::Binary(hello.encode().into()))
             .await
@@ -371,7 +412,7 @@ mod tests {
                 version: 0,
                 width: 32,
                 height: 16,
-                codecs: bascule_proto::CODEC_PNG,
+                codecs: bascule_proto::CODEC_PNG | bascule_proto::CODEC_JPEG | bascule_proto::CODEC_GLYPHS,
                 max_in_flight: 2,
                 name: "desk".into(),
             },

@@ -123,6 +123,17 @@ pub struct CacheResult {
     pub hits: u64,
 }
 
+/// The messages of one kind over a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageBytes {
+    /// The kind: `tile/png`, `tile/jpeg`, `glyphs`, `fill`, `copy`, `cache/store`, …
+    pub kind: String,
+    /// How many.
+    pub count: u64,
+    /// Their payload bytes.
+    pub bytes: u64,
+}
+
 /// The viewer's final picture against the X server's own screenshot.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PictureCheck {
@@ -159,6 +170,11 @@ pub struct SystemResult {
     pub echo: Option<EchoResult>,
     /// The tile cache over the whole connection (Bascule, when agreed).
     pub cache: Option<CacheResult>,
+    /// Bytes per kind of message over the whole connection (Bascule): WebSocket payloads,
+    /// without TLS and WebSocket framing.
+    pub messages: Vec<MessageBytes>,
+    /// Glyphs over the whole connection (Bascule): (stored, drawn in all).
+    pub glyphs: Option<(u64, u64)>,
     /// The final picture against the X server's.
     pub final_picture: Option<PictureCheck>,
 }
@@ -178,6 +194,8 @@ impl SystemResult {
             frames: None,
             echo: None,
             cache: None,
+            messages: Vec::new(),
+            glyphs: None,
             final_picture: None,
         }
     }
@@ -293,6 +311,15 @@ pub fn markdown(report: &Report) -> String {
         }) => format!("none of {keystrokes} seen"),
         None => NONE.to_owned(),
     });
+    row("bytes by message (kB)", &|s| {
+        if s.messages.is_empty() {
+            return NONE.to_owned();
+        }
+        let mut kinds: Vec<&MessageBytes> = s.messages.iter().filter(|m| m.bytes >= 1000).collect();
+        kinds.sort_by_key(|m| std::cmp::Reverse(m.bytes));
+        kinds.iter().map(|m| format!("{} {:.0}", m.kind, m.bytes as f64 / 1000.0)).collect::<Vec<_>>().join(", ")
+    });
+    row("glyphs: stored / drawn", &|s| or_none(s.glyphs, |(stored, drawn)| format!("{} / {}", thousands(stored), thousands(drawn))));
     row("tile cache: stored / redrawn", &|s| {
         or_none(s.cache, |c| {
             format!(

@@ -633,6 +633,12 @@ async fn workload(
 
     if let Viewer::Bascule { client, .. } = viewer {
         let tracker = client.tracker();
+        result.messages = tracker
+            .bytes_by_kind()
+            .into_iter()
+            .map(|(kind, count, bytes)| crate::report::MessageBytes { kind: kind.to_owned(), count, bytes })
+            .collect();
+        result.glyphs = Some(tracker.glyph_counters());
         if let Some((slots, stores, hits)) = tracker.cache_counters() {
             result.cache = Some(CacheResult {
                 offered: bascule_tiles(system, options),

@@ -5,7 +5,8 @@
 
 use crate::cache::TileKey;
 use crate::framebuffer::Framebuffer;
-use bascule_proto::{ClientMessage, Rect, ServerMessage, TileCodec};
+use crate::glyph::{GlyphOp, atlas_layout, read_ops};
+use bascule_proto::{CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG, ClientMessage, GLYPH_SLOTS, Rect, ServerMessage, TileCodec};
 
 /// Why a server message could not be drawn.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum CanvasError {
     /// A tile cache message breaks the cache rules (no agreement, slot out of range or empty...).
     #[error("tile cache: {0}")]
     Cache(&'static str),
+    /// A `Glyphs` message breaks the glyph cache rules.
+    #[error("glyphs: {0}")]
+    Glyphs(String),
 }
 
 /// A tile kept in a slot of the client tile cache, with the key of its pixels (computed once,
@@ -41,6 +45,12 @@ pub struct Canvas {
     cache: Option<Vec<Option<CachedTile>>>,
     cache_hits: u64,
     cache_stores: u64,
+    /// The codecs this client announces in its hello.
+    codecs: u32,
+    /// The glyph slots of this connection (when it announced glyphs).
+    glyphs: Vec<Option<CachedTile>>,
+    glyph_draws: u64,
+    glyph_stores: u64,
 }
 
 impl Canvas {
@@ -53,7 +63,34 @@ impl Canvas {
             cache: None,
             cache_hits: 0,
             cache_stores: 0,
+            codecs: CODEC_PNG,
+            glyphs: Vec::new(),
+            glyph_draws: 0,
+            glyph_stores: 0,
         }
+    }
+
+    /// Sets the codecs this client announces (the `codecs` of its hello; PNG is always on), as
+    /// the browser announces `CODEC_PNG | CODEC_JPEG | CODEC_GLYPHS`. Returns the mask to send.
+    pub fn announce_codecs(&mut self, codecs: u32) -> u32 {
+        self.codecs = codecs | CODEC_PNG;
+        self.codecs
+    }
+
+    /// What the glyph cache holds: per slot, the key of its glyph (`None`: never filled); empty
+    /// when glyphs were not announced. For tests: compare with `Display::cached_glyphs`.
+    pub fn cached_glyphs(&self) -> Vec<Option<TileKey>> {
+        self.glyphs.iter().map(|g| g.as_ref().map(|g| g.key)).collect()
+    }
+
+    /// Glyphs drawn so far (stored or drawn from a slot).
+    pub fn glyph_draws(&self) -> u64 {
+        self.glyph_draws
+    }
+
+    /// Glyphs stored so far (sent with their pixels).
+    pub fn glyph_stores(&self) -> u64 {
+        self.glyph_stores
     }
 
     /// Offers a tile cache of up to `tiles` tiles, as the browser does right after its hello:
@@ -106,6 +143,7 @@ impl Canvas {
                 // A new connection: its cache starts empty, once agreed again.
                 self.framebuffer = Framebuffer::new(*width, *height);
                 self.cache = None;
+                self.glyphs = if self.codecs & CODEC_GLYPHS != 0 { vec![None; usize::from(GLYPH_SLOTS)] } else { Vec::new() };
             }
             // The tile cache outlives a resize: its tiles are content, not places.
             ServerMessage::Resize { width, height } => self.framebuffer = Framebuffer::new(*width, *height),
@@ -148,12 +186,100 @@ impl Canvas {
                 let rgba = decode_png(data, *rect)?;
                 self.framebuffer.put(*rect, &rgba).map_err(bounds)?;
             }
+            ServerMessage::Tile { rect, codec: TileCodec::Jpeg, data } => {
+                if self.codecs & CODEC_JPEG == 0 {
+                    return Err(CanvasError::Tile("a JPEG tile, not announced".into()));
+                }
+                let rgba = decode_jpeg(data, *rect)?;
+                self.framebuffer.put(*rect, &rgba).map_err(bounds)?;
+            }
+            ServerMessage::Glyphs { atlas, ops } => self.draw_glyphs(atlas, ops)?,
+            ServerMessage::CacheStore { .. } => return Err(CanvasError::Cache("a lossy tile is never kept")),
             ServerMessage::Fill { rect, rgb } => self.framebuffer.fill(*rect, *rgb).map_err(bounds)?,
             ServerMessage::Copy { src_x, src_y, dst } => self.framebuffer.copy(*src_x, *src_y, *dst).map_err(bounds)?,
             ServerMessage::EndFrame { seq } => self.last_frame = Some(*seq),
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl Canvas {
+    /// Draws a `Glyphs` message: checks every record first, so that a refused message draws
+    /// nothing and keeps nothing.
+    fn draw_glyphs(&mut self, atlas: &[u8], ops: &[u8]) -> Result<(), CanvasError> {
+        if self.glyphs.is_empty() {
+            return Err(CanvasError::Glyphs("glyphs were not announced".into()));
+        }
+        let ops = read_ops(ops).map_err(|e| CanvasError::Glyphs(e.to_string()))?;
+        let (atlas_width, atlas_height) = atlas_layout(&ops);
+        let atlas_rgba = if atlas_width == 0 {
+            Vec::new()
+        } else {
+            // INVARIANT: checked below against the PNG's own size, which is u32.
+            let (w, h) = (u16::try_from(atlas_width), u16::try_from(atlas_height));
+            let (Ok(w), Ok(h)) = (w, h) else { return Err(CanvasError::Glyphs("atlas too large".into())) };
+            decode_png(atlas, Rect { x: 0, y: 0, width: w, height: h })?
+        };
+        // Pass 1: every draw hits a filled slot (or one filled earlier in this message), every
+        // glyph is inside the canvas.
+        let (width, height) = self.framebuffer.size();
+        let mut sizes: Vec<Option<(u16, u16)>> = self.glyphs.iter().map(|g| g.as_ref().map(|g| (g.key.width, g.key.height))).collect();
+        for op in &ops {
+            let (slot, x, y, size) = match *op {
+                GlyphOp::Draw { slot, x, y } => {
+                    let size = sizes[usize::from(slot)].ok_or_else(|| CanvasError::Glyphs(format!("draw of empty slot {slot}")))?;
+                    (slot, x, y, size)
+                }
+                GlyphOp::Store { slot, x, y, width, height } => (slot, x, y, (u16::from(width), u16::from(height))),
+            };
+            sizes[usize::from(slot)] = Some(size);
+            if u32::from(x) + u32::from(size.0) > u32::from(width) || u32::from(y) + u32::from(size.1) > u32::from(height) {
+                return Err(CanvasError::OutOfBounds(Rect { x, y, width: size.0, height: size.1 }));
+            }
+        }
+        // Pass 2: draw and keep.
+        let mut atlas_x = 0usize;
+        for op in ops {
+            match op {
+                GlyphOp::Draw { slot, x, y } => {
+                    if let Some(glyph) = &self.glyphs[usize::from(slot)] {
+                        let rect = Rect { x, y, width: glyph.key.width, height: glyph.key.height };
+                        let _ = self.framebuffer.put(rect, &glyph.rgba);
+                    }
+                }
+                GlyphOp::Store { slot, x, y, width, height } => {
+                    let (w, h) = (usize::from(width), usize::from(height));
+                    let mut rgba = Vec::with_capacity(w * h * 4);
+                    for row in 0..h {
+                        let start = (row * atlas_width + atlas_x) * 4;
+                        rgba.extend_from_slice(&atlas_rgba[start..start + w * 4]);
+                    }
+                    atlas_x += w;
+                    let rect = Rect { x, y, width: u16::from(width), height: u16::from(height) };
+                    let _ = self.framebuffer.put(rect, &rgba);
+                    self.glyphs[usize::from(slot)] = Some(CachedTile { key: TileKey::of(rect.width, rect.height, &rgba), rgba });
+                    self.glyph_stores += 1;
+                }
+            }
+            self.glyph_draws += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a JPEG tile to RGBA and checks its size against the rectangle.
+pub fn decode_jpeg(data: &[u8], rect: Rect) -> Result<Vec<u8>, CanvasError> {
+    let mut decoder = jpeg_decoder::Decoder::new(std::io::Cursor::new(data));
+    let pixels = decoder.decode().map_err(|e| CanvasError::Tile(e.to_string()))?;
+    let info = decoder.info().ok_or_else(|| CanvasError::Tile("JPEG without a frame".into()))?;
+    if info.width != rect.width || info.height != rect.height {
+        return Err(CanvasError::Tile(format!("{}x{} image for {rect:?}", info.width, info.height)));
+    }
+    match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => Ok(pixels.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect()),
+        jpeg_decoder::PixelFormat::L8 => Ok(pixels.iter().flat_map(|&l| [l, l, l, 255]).collect()),
+        other => Err(CanvasError::Tile(format!("unexpected JPEG pixel format {other:?}"))),
     }
 }
 

@@ -27,6 +27,37 @@ impl DirtyGrid {
         self.count == 0
     }
 
+    /// Dirty cells.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Marks every cell that `other` (a grid of the same size) has marked.
+    pub(crate) fn union(&mut self, other: &DirtyGrid) {
+        for (cell, &theirs) in self.cells.iter_mut().zip(&other.cells) {
+            if theirs && !*cell {
+                *cell = true;
+                self.count += 1;
+            }
+        }
+    }
+
+    /// Cleans every cell that `other` (a grid of the same size) has marked.
+    pub(crate) fn subtract(&mut self, other: &DirtyGrid) {
+        for (cell, &theirs) in self.cells.iter_mut().zip(&other.cells) {
+            if theirs && *cell {
+                *cell = false;
+                self.count -= 1;
+            }
+        }
+    }
+
+    /// Cleans every cell.
+    pub(crate) fn clear(&mut self) {
+        self.cells.iter_mut().for_each(|c| *c = false);
+        self.count = 0;
+    }
+
     pub(crate) fn mark_all(&mut self) {
         self.cells.iter_mut().for_each(|c| *c = true);
         self.count = self.cells.len();

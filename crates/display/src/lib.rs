@@ -23,12 +23,15 @@
 
 mod cache;
 mod canvas;
+mod codec;
 mod framebuffer;
+mod glyph;
 mod grid;
 mod viewer;
 
 pub use cache::{SERVER_CACHE_TILES, TileKey};
-pub use canvas::{Canvas, CanvasError, decode_png};
+pub use canvas::{Canvas, CanvasError, decode_jpeg, decode_png};
+pub use glyph::GlyphError;
 pub use framebuffer::{CursorShape, Framebuffer};
 pub use viewer::{AckError, FramePlan, ViewerStats};
 
@@ -190,6 +193,38 @@ impl Display {
     /// For tests: compare with [`Canvas::cached_tiles`].
     pub fn cached_tiles(&self, id: ViewerId) -> Option<Vec<Option<TileKey>>> {
         self.viewers.get(&id)?.cached_tiles()
+    }
+
+    /// Sets what a viewer decodes (its `ClientHello.codecs`; PNG is always on). Until then a
+    /// viewer gets PNG only. With `CODEC_GLYPHS` it gets a glyph cache (empty).
+    pub fn set_codecs(&mut self, id: ViewerId, codecs: u32) {
+        if let Some(viewer) = self.viewers.get_mut(&id) {
+            viewer.set_codecs(codecs);
+        }
+    }
+
+    /// Sets the JPEG quality (1-100) a viewer gets for photo-like regions, when it decodes JPEG;
+    /// `None` (the default) sends everything lossless. The caller adapts it to the viewer's link.
+    pub fn set_quality(&mut self, id: ViewerId, quality: Option<u8>) {
+        if let Some(viewer) = self.viewers.get_mut(&id) {
+            viewer.set_quality(quality);
+        }
+    }
+
+    /// Asks for the lossless refinement of what a viewer holds lossy and that stopped changing:
+    /// its next frame resends exactly every lossy cell that was not sent lossy again since the
+    /// previous call. The caller calls it periodically (every 250 ms in the gateway) while the
+    /// viewer holds lossy cells, so a still picture becomes exact one to two periods after its
+    /// last change, and a playing video stays lossy. Returns whether there was anything to refine.
+    pub fn refine(&mut self, id: ViewerId) -> bool {
+        self.viewers.get_mut(&id).is_some_and(viewer::Viewer::refine)
+    }
+
+    /// What the server believes a viewer's glyph cache holds once the frames planned so far are
+    /// drawn (per slot, the key of its glyph), or `None` without glyphs.
+    /// For tests: compare with [`Canvas::cached_glyphs`].
+    pub fn cached_glyphs(&self, id: ViewerId) -> Option<Vec<Option<TileKey>>> {
+        self.viewers.get(&id)?.cached_glyphs()
     }
 
     /// Counters of one viewer.

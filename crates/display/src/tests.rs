@@ -195,10 +195,17 @@ struct Client {
 impl Client {
     /// Attaches a viewer; `offer` is its CacheOffer (none: a viewer that never sends one).
     fn attach(display: &mut Display, max_in_flight: u8, offer: Option<u32>) -> Client {
+        Client::attach_with(display, max_in_flight, offer, bascule_proto::CODEC_PNG)
+    }
+
+    /// Attaches a viewer that announces `codecs`, as ws.rs does with the ClientHello's.
+    fn attach_with(display: &mut Display, max_in_flight: u8, offer: Option<u32>, codecs: u32) -> Client {
         let id = display.add_viewer(max_in_flight);
+        display.set_codecs(id, codecs);
         let (width, height) = display.framebuffer().size();
         let mut canvas = Canvas::new(width, height);
-        let hello = ServerMessage::Hello { version: 0, width, height, codecs: 1, max_in_flight, name: String::new() };
+        let codecs = canvas.announce_codecs(codecs);
+        let hello = ServerMessage::Hello { version: 0, width, height, codecs, max_in_flight, name: String::new() };
         canvas.apply(&hello).expect("hello");
         if let Some(tiles) = offer {
             canvas.offer_cache(tiles);
@@ -235,6 +242,8 @@ impl Client {
 
     fn check_cache(&self, display: &Display, step: usize) {
         assert_eq!(self.canvas.cached_tiles(), display.cached_tiles(self.id), "viewer {:?}: caches differ at step {step}", self.id);
+        let glyphs = display.cached_glyphs(self.id).unwrap_or_default();
+        assert!(self.canvas.cached_glyphs() == glyphs, "viewer {:?}: glyph caches differ at step {step}", self.id);
     }
 }
 
@@ -584,7 +593,7 @@ fn the_cache_outlives_a_resize_and_solid_blocks_are_fills() {
 #[test]
 fn the_canvas_enforces_the_cache_rules() {
     let pixels = [9, 9, 9, 255].repeat(4);
-    let png = crate::viewer::encode_png(2, 2, &pixels, false);
+    let png = crate::codec::encode_png(2, 2, &pixels, false);
     let store = |slot| ServerMessage::CacheStore { slot, rect: Rect { x: 1, y: 1, width: 2, height: 2 }, codec: bascule_proto::TileCodec::Png, data: png.clone() };
     let mut canvas = Canvas::new(8, 8);
     let refused = |canvas: &mut Canvas, message: &ServerMessage| {
@@ -618,4 +627,232 @@ fn the_canvas_enforces_the_cache_rules() {
     assert_eq!(canvas.cached_tiles(), None);
     refused(&mut canvas, &ServerMessage::CacheDraw { slot: 1, x: 0, y: 0 });
     canvas.apply(&ServerMessage::CacheAgreed { tiles: 1 }).expect("agreed again, within the same offer");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Glyphs, JPEG and refinement
+// ---------------------------------------------------------------------------------------------
+
+use bascule_proto::{CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG};
+
+const ALL_CODECS: u32 = CODEC_PNG | CODEC_JPEG | CODEC_GLYPHS;
+
+/// A photo-like picture: smooth gradients with per-pixel noise.
+fn photo(rng: &mut Rng, width: u16, height: u16) -> Vec<u8> {
+    let seed = rng.below(200);
+    (0..usize::from(width) * usize::from(height))
+        .flat_map(|i| {
+            let (x, y) = (i % usize::from(width), i / usize::from(width));
+            let noise = (rng.next() % 24) as usize;
+            [((x + usize::from(seed)) / 3 + noise) as u8, ((y * 2) / 3 + noise) as u8, ((x + y) / 5 + noise) as u8, 255]
+        })
+        .collect()
+}
+
+#[test]
+fn glyph_viewers_rebuild_the_framebuffer_and_every_cache_agrees_after_every_frame() {
+    let (width, height) = (517, 331);
+    let mut rng = Rng(0x91ef);
+    let mut display = Display::new(width, height);
+    let mut desktop = Desktop::new(&mut rng, &mut display, Rect { x: 37, y: 21, width: 421, height: 270 }, 3);
+    let mut plain = Client::attach(&mut display, 2, None);
+    let mut glyphs = Client::attach_with(&mut display, 2, None, CODEC_PNG | CODEC_GLYPHS);
+    let mut both = Client::attach_with(&mut display, 2, Some(64), CODEC_PNG | CODEC_GLYPHS);
+    for step in 0..300 {
+        for _ in 0..1 + rng.below(3) {
+            if rng.below(5) == 0 {
+                let update = random_update(&mut rng, width, height);
+                display.apply(update).expect("update inside");
+            } else {
+                desktop.act(&mut rng, &mut display, 1);
+            }
+        }
+        for client in [&mut plain, &mut glyphs, &mut both] {
+            client.deliver(&mut display);
+            client.check(&display, step);
+        }
+    }
+    let stats = display.viewer_stats(glyphs.id).expect("viewer");
+    // Random noise and patterns add new shapes all the time; typed text and switched windows
+    // are drawn from the cache.
+    assert!(stats.glyph_draws > 2 * stats.glyph_stores, "text is drawn from the glyph cache: {stats:?}");
+    assert_eq!(stats.glyph_draws + stats.glyph_stores, glyphs.canvas.glyph_draws());
+    // (Bytes: random noise dominates this sequence; `a_page_of_text_costs_a_fraction_as_glyphs`
+    // and the display bench measure them.)
+    assert!(plain.canvas.cached_glyphs().is_empty() && display.cached_glyphs(plain.id).is_none());
+}
+
+#[test]
+fn the_glyph_cache_agrees_through_evictions_and_pipelined_frames() {
+    // More distinct glyphs than slots: every slot is reused, with two frames in flight.
+    let (width, height) = (640, 480);
+    let mut display = Display::new(width, height);
+    display.apply(Update::Fill { rect: Rect { x: 0, y: 0, width, height }, rgb: [255, 255, 255] }).expect("fill");
+    let mut client = Client::attach_with(&mut display, 2, None, CODEC_PNG | CODEC_GLYPHS);
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut index = 0u32;
+    for step in 0..120 {
+        // A line of 70 glyphs, each a distinct 5 x 9 shape (a 45-bit pattern from a counter).
+        let y = (step % 40) as u16 * 12;
+        let mut rgba = vec![255u8; 640 * 10 * 4];
+        for column in 0..70 {
+            index += 1;
+            let bits = u64::from(index).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for i in 0..45 {
+                if bits >> i & 1 == 1 || i == 0 {
+                    let (gx, gy) = (column * 9 + i % 5, i / 5);
+                    rgba[(gy * 640 + gx) * 4..(gy * 640 + gx) * 4 + 3].copy_from_slice(&[0, 0, 0]);
+                }
+            }
+        }
+        display.apply(Update::Pixels { rect: Rect { x: 0, y, width: 640, height: 10 }, rgba }).expect("line");
+        if let Some(plan) = display.take_frame(client.id) {
+            in_flight.push_back(plan.seq());
+            client.draw(plan.encode());
+        }
+        if in_flight.len() == 2 || step % 7 == 0 {
+            let seq = in_flight.pop_front().expect("a frame");
+            display.handle_ack(client.id, seq).expect("ack");
+        }
+        // The server's model runs ahead by the planned frames, which the client has drawn.
+        client.check_cache(&display, step);
+        assert!(client.canvas.framebuffer() == display.framebuffer(), "step {step}");
+    }
+    let stats = display.viewer_stats(client.id).expect("viewer");
+    assert!(stats.glyph_stores > u64::from(bascule_proto::GLYPH_SLOTS) + 1000, "{stats:?}");
+    assert!(client.canvas.cached_glyphs().iter().all(Option::is_some));
+}
+
+#[test]
+fn lossy_photos_converge_to_exact_after_refinement() {
+    let (width, height) = (400, 300);
+    let mut rng = Rng(0x9407);
+    let mut display = Display::new(width, height);
+    let mut desktop = Desktop::new(&mut rng, &mut display, Rect { x: 10, y: 10, width: 300, height: 200 }, 2);
+    let mut lossy = Client::attach_with(&mut display, 2, Some(256), ALL_CODECS);
+    display.set_quality(lossy.id, Some(60));
+    let mut exact = Client::attach_with(&mut display, 2, Some(256), ALL_CODECS);
+    let mut lossy_frames = 0;
+    for step in 0..200 {
+        match rng.below(6) {
+            0 | 1 => {
+                let rect = Rect { x: rng.below(200), y: rng.below(150), width: 64 + rng.below(136), height: 64 + rng.below(86) };
+                let rgba = photo(&mut rng, rect.width, rect.height);
+                display.apply(Update::Pixels { rect, rgba }).expect("photo");
+            }
+            2 => {
+                let update = random_update(&mut rng, width, height);
+                display.apply(update).expect("update");
+            }
+            _ => desktop.act(&mut rng, &mut display, 1),
+        }
+        for client in [&mut lossy, &mut exact] {
+            client.deliver(&mut display);
+        }
+        // The lossless viewer is exact after every frame; the lossy one wherever it holds no loss.
+        exact.check(&display, step);
+        lossy.check_cache(&display, step);
+        let stats = display.viewer_stats(lossy.id).expect("viewer");
+        if stats.lossy_cells > 0 {
+            lossy_frames += 1;
+        } else {
+            assert!(lossy.canvas.framebuffer() == display.framebuffer(), "nothing lossy, yet not exact at step {step}");
+        }
+        // Now and then the screen goes quiet: refinement makes the lossy viewer exact. The first
+        // call after a lossy frame refines nothing (the picture may still be changing); the
+        // next one, with nothing sent lossy in between, refines everything.
+        if rng.below(8) == 0 {
+            let early = display.refine(lossy.id);
+            assert!(!early || lossy.deliver(&mut display), "a refinement frame");
+            let had_loss = display.refine(lossy.id);
+            let left = display.viewer_stats(lossy.id).expect("viewer").lossy_cells;
+            assert_eq!(had_loss, left > 0);
+            assert!(!had_loss || lossy.deliver(&mut display), "a refinement frame");
+            lossy.check(&display, step);
+            assert_eq!(display.viewer_stats(lossy.id).expect("viewer").lossy_cells, 0);
+            assert!(!display.refine(lossy.id), "nothing left to refine");
+        }
+    }
+    display.refine(lossy.id);
+    display.refine(lossy.id);
+    lossy.deliver(&mut display);
+    lossy.check(&display, 200);
+    assert!(lossy_frames > 20, "photos went lossy: {lossy_frames}");
+    let stats = display.viewer_stats(lossy.id).expect("viewer");
+    assert!(stats.lossy_tiles > 20 && display.viewer_stats(exact.id).expect("viewer").lossy_tiles == 0, "{stats:?}");
+    assert!(lossy.messages.iter().any(|m| matches!(m, ServerMessage::Tile { codec: bascule_proto::TileCodec::Jpeg, .. })));
+    assert!(!exact.messages.iter().any(|m| matches!(m, ServerMessage::Tile { codec: bascule_proto::TileCodec::Jpeg, .. })));
+}
+
+#[test]
+fn a_copy_from_a_lossy_source_is_sent_as_pixels() {
+    let mut rng = Rng(5);
+    let mut display = Display::new(256, 256);
+    let mut client = Client::attach_with(&mut display, 1, None, ALL_CODECS);
+    display.set_quality(client.id, Some(50));
+    client.deliver(&mut display);
+    let rect = Rect { x: 0, y: 0, width: 128, height: 128 };
+    display.apply(Update::Pixels { rect, rgba: photo(&mut rng, 128, 128) }).expect("photo");
+    client.deliver(&mut display);
+    assert!(display.viewer_stats(client.id).expect("viewer").lossy_cells >= 64);
+    // The photo moves: the copy would carry the loss, so its destination is sent again.
+    display.apply(Update::Copy { src_x: 0, src_y: 0, dst: Rect { x: 128, y: 128, width: 128, height: 128 } }).expect("copy");
+    client.deliver(&mut display);
+    assert!(!client.messages.iter().any(|m| matches!(m, ServerMessage::Copy { .. })));
+    // Still changing: not refined yet; settled: refined.
+    assert!(!display.refine(client.id));
+    assert!(display.refine(client.id));
+    client.deliver(&mut display);
+    client.check(&display, 0);
+}
+
+#[test]
+fn a_page_of_text_costs_a_fraction_as_glyphs() {
+    // A page of new text (a `less` page down): PNG only, then glyphs with the cache warm from
+    // the page before.
+    let (width, height) = (800, 520);
+    let mut rng = Rng(0x7e47);
+    let page = |rng: &mut Rng| text_window(rng, width, height, [255, 255, 255]);
+    let mut bytes = Vec::new();
+    for codecs in [CODEC_PNG, CODEC_PNG | CODEC_GLYPHS] {
+        let mut display = Display::new(width, height);
+        let mut client = Client::attach_with(&mut display, 1, None, codecs);
+        client.deliver(&mut display);
+        display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width, height }, rgba: page(&mut rng) }).expect("page");
+        client.deliver(&mut display);
+        let before = client.bytes;
+        display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width, height }, rgba: page(&mut rng) }).expect("page");
+        client.deliver(&mut display);
+        client.check(&display, 0);
+        bytes.push(client.bytes - before);
+    }
+    assert!(bytes[1] * 4 < bytes[0], "a page: {} bytes as glyphs, {} as PNG", bytes[1], bytes[0]);
+}
+
+#[test]
+fn a_playing_video_stays_lossy_and_a_still_photo_next_to_it_is_refined() {
+    let mut rng = Rng(11);
+    let mut display = Display::new(512, 256);
+    let mut client = Client::attach_with(&mut display, 1, None, ALL_CODECS);
+    display.set_quality(client.id, Some(50));
+    client.deliver(&mut display);
+    let (video, still) = (Rect { x: 0, y: 0, width: 256, height: 256 }, Rect { x: 256, y: 0, width: 256, height: 256 });
+    display.apply(Update::Pixels { rect: still, rgba: photo(&mut rng, 256, 256) }).expect("photo");
+    for _ in 0..6 {
+        // A video frame between every refinement tick.
+        display.apply(Update::Pixels { rect: video, rgba: photo(&mut rng, 256, 256) }).expect("video");
+        client.deliver(&mut display);
+        display.refine(client.id);
+    }
+    client.deliver(&mut display);
+    // The still half is exact, the video half is not (and is still marked lossy).
+    let (canvas, server) = (client.canvas.framebuffer(), display.framebuffer());
+    assert_eq!(pixels_of(canvas, still), pixels_of(server, still));
+    assert_ne!(pixels_of(canvas, video), pixels_of(server, video));
+    assert_eq!(display.viewer_stats(client.id).expect("viewer").lossy_cells, 16 * 16);
+    // The video stops: two ticks later it is exact too.
+    display.refine(client.id);
+    display.refine(client.id);
+    client.deliver(&mut display);
+    client.check(&display, 0);
 }

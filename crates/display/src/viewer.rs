@@ -1,9 +1,14 @@
 //! One viewer's encoder state: what it has not seen yet, and its in-flight window.
 
 use crate::cache::{BLOCK, SERVER_CACHE_TILES, TileCache, TileKey};
+use crate::codec::{self, Look};
 use crate::framebuffer::{CursorShape, Framebuffer};
+use crate::glyph::{self, ATLAS_MAX_WIDTH, GlyphOp};
 use crate::grid::{CELL, DirtyGrid};
-use bascule_proto::{Rect, ServerMessage, TileCodec};
+use bascule_proto::{CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG, GLYPH_SLOTS, Rect, ServerMessage, TileCodec};
+
+/// The smallest region sent as JPEG: below it the PNG is small anyway.
+const MIN_LOSSY_PIXELS: usize = 64 * 64;
 
 /// Copies kept for a viewer before we give up and send pixels: a viewer that is behind should
 /// not accumulate an unbounded list.
@@ -39,6 +44,14 @@ pub struct ViewerStats {
     pub cache_hits: u64,
     /// Blocks sent as `CacheStore` (new tiles for the client's tile cache).
     pub cache_stores: u64,
+    /// Glyphs drawn from the viewer's glyph cache.
+    pub glyph_draws: u64,
+    /// Glyphs sent (and kept in the viewer's glyph cache).
+    pub glyph_stores: u64,
+    /// JPEG tiles sent.
+    pub lossy_tiles: u64,
+    /// 16-pixel cells the viewer holds lossy now (to be refined).
+    pub lossy_cells: usize,
 }
 
 #[derive(Debug)]
@@ -57,6 +70,21 @@ pub(crate) struct Viewer {
     cache: Option<TileCache>,
     cache_hits: u64,
     cache_stores: u64,
+    /// What the viewer decodes (`ClientHello.codecs`).
+    codecs: u32,
+    /// JPEG quality for photo-like regions; `None`: everything lossless.
+    quality: Option<u8>,
+    /// Cells the viewer's canvas (after the planned frames) holds lossy.
+    lossy: DirtyGrid,
+    /// Cells sent lossy since the last `refine`: still changing, not refined yet.
+    lossy_fresh: DirtyGrid,
+    /// Cells being refined: the next frame sends them lossless whatever they look like.
+    refining: DirtyGrid,
+    /// The viewer's glyph cache, when it announced glyphs.
+    glyphs: Option<TileCache>,
+    glyph_draws: u64,
+    glyph_stores: u64,
+    lossy_tiles: u64,
 }
 
 impl Viewer {
@@ -76,7 +104,55 @@ impl Viewer {
             cache: None,
             cache_hits: 0,
             cache_stores: 0,
+            codecs: CODEC_PNG,
+            quality: None,
+            lossy: DirtyGrid::new(width, height),
+            lossy_fresh: DirtyGrid::new(width, height),
+            refining: DirtyGrid::new(width, height),
+            glyphs: None,
+            glyph_draws: 0,
+            glyph_stores: 0,
+            lossy_tiles: 0,
         }
+    }
+
+    /// What the viewer decodes. Glyphs start with an empty cache; a viewer that stops announcing
+    /// JPEG gets no more of it (what it holds lossy is still refined).
+    pub(crate) fn set_codecs(&mut self, codecs: u32) {
+        self.codecs = codecs | CODEC_PNG;
+        if codecs & CODEC_GLYPHS == 0 {
+            self.glyphs = None;
+        } else if self.glyphs.is_none() {
+            self.glyphs = Some(TileCache::new(u32::from(GLYPH_SLOTS)));
+        }
+    }
+
+    pub(crate) fn set_quality(&mut self, quality: Option<u8>) {
+        self.quality = quality.map(|q| q.clamp(1, 100));
+    }
+
+    fn jpeg_quality(&self) -> Option<u8> {
+        if self.codecs & CODEC_JPEG == 0 { None } else { self.quality }
+    }
+
+    /// Marks for a lossless resend in the next frame every cell the viewer holds lossy that was
+    /// not sent lossy again since the previous call: what stopped changing. Returns whether
+    /// there was any. Called every few hundred milliseconds, a still picture is refined between
+    /// one and two periods after its last change, and a playing video is not refined.
+    pub(crate) fn refine(&mut self) -> bool {
+        let mut settled = self.lossy.clone();
+        settled.subtract(&self.lossy_fresh);
+        self.lossy_fresh.clear();
+        if settled.is_empty() {
+            return false;
+        }
+        self.dirty.union(&settled);
+        self.refining.union(&settled);
+        true
+    }
+
+    pub(crate) fn cached_glyphs(&self) -> Option<Vec<Option<TileKey>>> {
+        self.glyphs.as_ref().map(TileCache::entries)
     }
 
     /// The viewer offers a tile cache of `tiles` tiles: returns how many both ends use (to be sent
@@ -108,11 +184,13 @@ impl Viewer {
     /// A copy can travel as a copy only if the viewer's (future) canvas is right at the source.
     pub(crate) fn handle_copy(&mut self, src_x: u16, src_y: u16, dst: Rect) {
         let source = Rect { x: src_x, y: src_y, ..dst };
-        if self.dirty.intersects(source) || self.copies.len() >= MAX_PENDING_COPIES {
+        // A lossy source would carry its loss along: send the destination instead.
+        if self.dirty.intersects(source) || self.lossy.intersects(source) || self.copies.len() >= MAX_PENDING_COPIES {
             self.dirty.mark(dst);
         } else {
             self.copies.push((src_x, src_y, dst));
             self.dirty.clear_covered(dst);
+            self.lossy.clear_covered(dst);
         }
     }
 
@@ -123,6 +201,9 @@ impl Viewer {
     pub(crate) fn handle_resize(&mut self, width: u16, height: u16) {
         self.dirty = DirtyGrid::new(width, height);
         self.dirty.mark_all();
+        self.lossy = DirtyGrid::new(width, height);
+        self.lossy_fresh = DirtyGrid::new(width, height);
+        self.refining = DirtyGrid::new(width, height);
         self.copies.clear();
         self.resize_pending = Some((width, height));
     }
@@ -146,6 +227,10 @@ impl Viewer {
             in_flight: self.in_flight(),
             cache_hits: self.cache_hits,
             cache_stores: self.cache_stores,
+            glyph_draws: self.glyph_draws,
+            glyph_stores: self.glyph_stores,
+            lossy_tiles: self.lossy_tiles,
+            lossy_cells: self.lossy.count(),
         }
     }
 
@@ -162,19 +247,23 @@ impl Viewer {
         for (src_x, src_y, dst) in self.copies.drain(..) {
             items.push(PlanItem::Message(ServerMessage::Copy { src_x, src_y, dst }));
         }
+        let skip = Skip { text: self.glyphs.is_some(), photo: self.jpeg_quality().is_some() && self.refining.is_empty() };
         if let Some(cache) = &mut self.cache
             && !self.dirty.is_empty()
         {
-            let (hits, stores) = plan_cached_blocks(&mut self.dirty, cache, framebuffer, &mut items);
+            let (hits, stores) = plan_cached_blocks(&mut self.dirty, &mut self.lossy, cache, skip, framebuffer, &mut items);
             self.cache_hits += hits;
             self.cache_stores += stores;
         }
         for rect in self.dirty.take_rects() {
+            // Everything in the rectangle is sent again; lossy pieces mark their cells again.
+            self.lossy.clear_covered(rect);
             match framebuffer.solid_colour(rect) {
                 Some(rgb) => items.push(PlanItem::Message(ServerMessage::Fill { rect, rgb })),
-                None => items.push(PlanItem::Pixels { rect, rgba: framebuffer.region(rect) }),
+                None => self.plan_rect(framebuffer, rect, &mut items),
             }
         }
+        self.refining.clear();
         if std::mem::take(&mut self.cursor_pending) {
             let hidden = CursorShape { hot_x: 0, hot_y: 0, width: 0, height: 0, rgba: Vec::new() };
             items.push(PlanItem::Cursor(cursor.cloned().unwrap_or(hidden)));
@@ -183,6 +272,198 @@ impl Viewer {
         self.frames += 1;
         Some(FramePlan { items, seq: self.sent })
     }
+}
+
+impl Viewer {
+    /// Plans a rectangle that is not one colour: as glyphs on a background when it looks like
+    /// text and the viewer has a glyph cache, else as one tile.
+    ///
+    /// Damage comes in cell-aligned bands that cut through lines of text, and a letter cut in two
+    /// is a new shape every time. So the cut looks at the rectangle grown by [`GROW`] pixels on
+    /// each side (when the margin has the same background): lines of text are then whole, and
+    /// the pieces that reach into the rectangle are sent whole too (what lies outside it is
+    /// current content, so drawing it again is always right).
+    fn plan_rect(&mut self, framebuffer: &Framebuffer, rect: Rect, items: &mut Vec<PlanItem>) {
+        const GROW: u16 = 32;
+        let rgba = framebuffer.region(rect);
+        if self.glyphs.is_some() {
+            let look = codec::look(&rgba);
+            if look.has_background() {
+                let (width, height) = framebuffer.size();
+                let (x, y) = (rect.x.saturating_sub(GROW), rect.y.saturating_sub(GROW));
+                let grown = Rect {
+                    x,
+                    y,
+                    width: (rect.x + rect.width).saturating_add(GROW).min(width) - x,
+                    height: (rect.y + rect.height).saturating_add(GROW).min(height) - y,
+                };
+                let grown_rgba = framebuffer.region(grown);
+                let grown_look = codec::look(&grown_rgba);
+                let region = if grown_look.has_background() && grown_look.mode == look.mode && !grown_look.is_photo() {
+                    (grown, grown_rgba.as_slice())
+                } else {
+                    (rect, rgba.as_slice())
+                };
+                if self.plan_glyphs(framebuffer, rect, region, look.mode, 0, items) {
+                    return;
+                }
+            }
+        }
+        self.plan_region(framebuffer, rect, rgba, 0, items);
+    }
+
+    /// Plans `rgba` at `rect`: cut along its most frequent colour when that colour covers a
+    /// quarter of it at least (text on a page, windows on a desktop), each large piece planned
+    /// again the same way with its own background (a window's text), up to `MAX_NESTING`
+    /// levels; else one tile.
+    fn plan_region(&mut self, framebuffer: &Framebuffer, rect: Rect, rgba: Vec<u8>, depth: u8, items: &mut Vec<PlanItem>) {
+        let look = codec::look(&rgba);
+        if self.glyphs.is_some()
+            && depth < MAX_NESTING
+            && look.has_background()
+            && self.plan_glyphs(framebuffer, rect, (rect, &rgba), look.mode, depth, items)
+        {
+            return;
+        }
+        self.plan_tile(rect, rgba, look, items);
+    }
+
+    /// One tile: JPEG when photo-like and the viewer takes lossy tiles now, else PNG.
+    fn plan_tile(&mut self, rect: Rect, rgba: Vec<u8>, look: Look, items: &mut Vec<PlanItem>) {
+        let pixels = usize::from(rect.width) * usize::from(rect.height);
+        match self.jpeg_quality() {
+            Some(quality) if pixels >= MIN_LOSSY_PIXELS && look.is_photo() && !self.refining.intersects(rect) => {
+                self.lossy.mark(rect);
+                self.lossy_fresh.mark(rect);
+                self.lossy_tiles += 1;
+                items.push(PlanItem::Jpeg { rect, rgba, quality });
+            }
+            _ => items.push(PlanItem::Pixels { rect, rgba }),
+        }
+    }
+
+    /// Covers `target` as a background `Fill`, then glyphs (drawn from the cache or stored),
+    /// then the larger pieces (planned again, one level deeper). The pieces come from cutting
+    /// `region` (which holds `target`; its pixels are given), and those that reach into
+    /// `target` are sent. Returns false (and plans nothing) when the cut gives too many pieces
+    /// for the area (noise, dithering): one tile is then cheaper.
+    fn plan_glyphs(
+        &mut self,
+        framebuffer: &Framebuffer,
+        target: Rect,
+        (region, rgba): (Rect, &[u8]),
+        background: [u8; 3],
+        depth: u8,
+        items: &mut Vec<PlanItem>,
+    ) -> bool {
+        let width = usize::from(region.width);
+        let words: Vec<u32> = rgba.chunks_exact(4).map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]])).collect();
+        let background_word = u32::from_le_bytes([background[0], background[1], background[2], 255]);
+        let pieces = glyph::cut(&words, width, background_word);
+        let area = width * usize::from(region.height);
+        if pieces.glyphs.len() + pieces.large.len() > (area / 48).max(16) {
+            return false;
+        }
+        let Some(cache) = self.glyphs.as_mut() else { return false };
+        items.push(PlanItem::Message(ServerMessage::Fill { rect: target, rgb: background }));
+        let absolute = |piece: &Rect| Rect { x: region.x + piece.x, y: region.y + piece.y, ..*piece };
+        let mut batch = GlyphBatch::default();
+        for piece in pieces.glyphs.iter().filter(|p| overlaps(absolute(p), target)) {
+            // A glyph on the edge of the region is completed from the framebuffer.
+            let placed = absolute(piece);
+            let whole = glyph::complete(framebuffer, region, placed, background_word);
+            let pixels = if whole == placed { crop(rgba, width, *piece) } else { framebuffer.region(whole) };
+            let key = TileKey::of(whole.width, whole.height, &pixels);
+            let (x, y) = (whole.x, whole.y);
+            // INVARIANT: the cache has GLYPH_SLOTS (< 32768) slots, and glyph sides fit a u8.
+            if let Some(slot) = cache.hit(&key) {
+                batch.ops.push(GlyphOp::Draw { slot: slot as u16, x, y });
+                self.glyph_draws += 1;
+            } else {
+                if batch.atlas_width + usize::from(whole.width) > ATLAS_MAX_WIDTH {
+                    items.push(PlanItem::Glyphs(std::mem::take(&mut batch)));
+                }
+                let slot = cache.store(key) as u16;
+                batch.ops.push(GlyphOp::Store { slot, x, y, width: whole.width as u8, height: whole.height as u8 });
+                batch.atlas_width += usize::from(whole.width);
+                batch.atlas_height = batch.atlas_height.max(usize::from(whole.height));
+                batch.glyphs.push((whole, pixels));
+                self.glyph_stores += 1;
+            }
+        }
+        if !batch.ops.is_empty() {
+            items.push(PlanItem::Glyphs(batch));
+        }
+        for piece in pieces.large.iter().filter(|p| overlaps(absolute(p), target)) {
+            let pixels = crop(rgba, width, *piece);
+            self.plan_region(framebuffer, absolute(piece), pixels, depth + 1, items);
+        }
+        true
+    }
+}
+
+/// How many times a large piece is cut again with its own background.
+const MAX_NESTING: u8 = 3;
+
+/// Whether two rectangles share a pixel.
+fn overlaps(a: Rect, b: Rect) -> bool {
+    let (ax1, ay1) = (u32::from(a.x) + u32::from(a.width), u32::from(a.y) + u32::from(a.height));
+    let (bx1, by1) = (u32::from(b.x) + u32::from(b.width), u32::from(b.y) + u32::from(b.height));
+    u32::from(a.x) < bx1 && u32::from(b.x) < ax1 && u32::from(a.y) < by1 && u32::from(b.y) < ay1
+}
+
+/// The pixels of `piece` (relative to a region `width` pixels wide).
+fn crop(rgba: &[u8], width: usize, piece: Rect) -> Vec<u8> {
+    let (x, w) = (usize::from(piece.x), usize::from(piece.width));
+    let mut out = Vec::with_capacity(w * usize::from(piece.height) * 4);
+    for row in usize::from(piece.y)..usize::from(piece.y) + usize::from(piece.height) {
+        let start = (row * width + x) * 4;
+        out.extend_from_slice(&rgba[start..start + w * 4]);
+    }
+    out
+}
+
+/// The glyph records of one `Glyphs` message, and the pixels of the glyphs it stores.
+#[derive(Debug, Default)]
+pub(crate) struct GlyphBatch {
+    ops: Vec<GlyphOp>,
+    /// Each stored glyph (its rectangle, for its size) and its pixels, in atlas order.
+    glyphs: Vec<(Rect, Vec<u8>)>,
+    atlas_width: usize,
+    atlas_height: usize,
+}
+
+impl GlyphBatch {
+    fn encode(self) -> ServerMessage {
+        let atlas = if self.glyphs.is_empty() {
+            Vec::new()
+        } else {
+            // Unused atlas pixels take the first glyph's corner colour, which keeps the palette small.
+            let fill: [u8; 4] = self.glyphs[0].1[..4].try_into().unwrap_or([0, 0, 0, 255]);
+            let mut rgba: Vec<u8> = fill.repeat(self.atlas_width * self.atlas_height);
+            let mut x0 = 0;
+            for (rect, pixels) in &self.glyphs {
+                let w = usize::from(rect.width);
+                for (row, line) in pixels.chunks_exact(w * 4).enumerate() {
+                    let start = (row * self.atlas_width + x0) * 4;
+                    rgba[start..start + w * 4].copy_from_slice(line);
+                }
+                x0 += w;
+            }
+            // INVARIANT: at most ATLAS_MAX_WIDTH × GLYPH_MAX_HEIGHT.
+            codec::encode_png(self.atlas_width as u16, self.atlas_height as u16, &rgba, false)
+        };
+        ServerMessage::Glyphs { atlas, ops: glyph::write_ops(&self.ops) }
+    }
+}
+
+/// Which blocks the cache pass leaves to the other paths when they are not in the cache.
+#[derive(Debug, Clone, Copy)]
+struct Skip {
+    /// Text-like blocks go as glyphs.
+    text: bool,
+    /// Photo-like blocks go as JPEG (never kept in the cache).
+    photo: bool,
 }
 
 /// The cache pass of a frame: every 64 × 64 block with a dirty cell that is not one solid colour
@@ -196,7 +477,9 @@ impl Viewer {
 /// Returns (hits, stores).
 fn plan_cached_blocks(
     dirty: &mut DirtyGrid,
+    lossy: &mut DirtyGrid,
     cache: &mut TileCache,
+    skip: Skip,
     framebuffer: &Framebuffer,
     items: &mut Vec<PlanItem>,
 ) -> (u64, u64) {
@@ -220,6 +503,19 @@ fn plan_cached_blocks(
             if let Some(slot) = cache.hit(&key) {
                 items.push(PlanItem::Message(ServerMessage::CacheDraw { slot, x, y }));
                 hits += 1;
+            } else if skip.text || skip.photo {
+                let look = codec::look(&rgba);
+                // What the glyph path takes (a colour covers a quarter of the block: text, a
+                // window's frame), and what goes lossy, is not kept: storing blocks would also
+                // cut the text around them into odd pieces.
+                if (skip.text && look.has_background()) || (skip.photo && look.is_photo()) {
+                    continue;
+                }
+                if dirty_cells < cells && !cache.seen_before(key) {
+                    continue;
+                }
+                items.push(PlanItem::CacheStore { slot: cache.store(key), rect, rgba });
+                stores += 1;
             } else if dirty_cells == cells || cache.seen_before(key) {
                 items.push(PlanItem::CacheStore { slot: cache.store(key), rect, rgba });
                 stores += 1;
@@ -227,6 +523,7 @@ fn plan_cached_blocks(
                 continue;
             }
             dirty.clear_block(column, row, per);
+            lossy.clear_covered(rect);
         }
     }
     (hits, stores)
@@ -236,6 +533,8 @@ fn plan_cached_blocks(
 enum PlanItem {
     Message(ServerMessage),
     Pixels { rect: Rect, rgba: Vec<u8> },
+    Jpeg { rect: Rect, rgba: Vec<u8>, quality: u8 },
+    Glyphs(GlyphBatch),
     CacheStore { slot: u32, rect: Rect, rgba: Vec<u8> },
     Cursor(CursorShape),
 }
@@ -262,6 +561,12 @@ impl FramePlan {
                 PlanItem::Pixels { rect, rgba } => {
                     ServerMessage::Tile { rect, codec: TileCodec::Png, data: encode_png(rect.width, rect.height, &rgba, false) }
                 }
+                PlanItem::Jpeg { rect, rgba, quality } => ServerMessage::Tile {
+                    rect,
+                    codec: TileCodec::Jpeg,
+                    data: codec::encode_jpeg(rect.width, rect.height, &rgba, quality),
+                },
+                PlanItem::Glyphs(batch) => batch.encode(),
                 PlanItem::CacheStore { slot, rect, rgba } => ServerMessage::CacheStore {
                     slot,
                     rect,
@@ -287,31 +592,4 @@ impl FramePlan {
     }
 }
 
-/// Encodes RGBA pixels as PNG: RGB when opaque, no filter, balanced deflate.
-///
-/// Measured on a 1280x800 office desktop (`cargo bench -p bascule-display`): the fastest
-/// settings (fdeflate) take about 1 ms but give 270-370 KB, while balanced deflate without a
-/// filter gives about 105 KB in about 15 ms. On a thin link the bytes matter more; the display
-/// engine work (per-region codecs, tile cache) replaces this later.
-pub(crate) fn encode_png(width: u16, height: u16, rgba: &[u8], keep_alpha: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, u32::from(width), u32::from(height));
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(png::Compression::Balanced);
-    encoder.set_filter(png::Filter::NoFilter);
-    let rgb;
-    let data = if keep_alpha {
-        encoder.set_color(png::ColorType::Rgba);
-        rgba
-    } else {
-        encoder.set_color(png::ColorType::Rgb);
-        rgb = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect::<Vec<u8>>();
-        &rgb
-    };
-    // INVARIANT: the size matches the data (checked when the pixels entered the framebuffer), and
-    // writing into a Vec cannot fail, so these results are always Ok.
-    if let Ok(mut writer) = encoder.write_header() {
-        let _ = writer.write_image_data(data);
-    }
-    out
-}
+use crate::codec::encode_png;

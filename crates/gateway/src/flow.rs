@@ -16,6 +16,10 @@ pub(crate) const MIN_WINDOW: usize = 32 * 1024;
 const RATE_SPAN: Duration = Duration::from_secs(1);
 /// The queueing a window may add on the link.
 const TARGET_DELAY: Duration = Duration::from_millis(100);
+/// How far back the bandwidth estimate looks.
+const BANDWIDTH_SPAN: Duration = Duration::from_secs(10);
+/// Frames smaller than this say little about the bandwidth (they fit in the pipe).
+const BANDWIDTH_SAMPLE_BYTES: usize = 16 * 1024;
 
 /// One viewer's flow state.
 #[derive(Debug, Default)]
@@ -25,6 +29,10 @@ pub(crate) struct Flow {
     bytes_in_flight: usize,
     /// Recent acks: (when, bytes acknowledged).
     acked: VecDeque<(Instant, usize)>,
+    /// The smallest round trip seen: the link's delay without queueing.
+    min_rtt: Option<Duration>,
+    /// Bandwidth samples of large frames: (when, bytes per second).
+    bandwidth: VecDeque<(Instant, f64)>,
 }
 
 impl Flow {
@@ -46,9 +54,20 @@ impl Flow {
             self.in_flight.pop_front();
             self.bytes_in_flight -= sent_bytes;
             bytes += sent_bytes;
+            let round_trip = now.saturating_duration_since(at);
             if sent_seq == seq {
-                rtt = Some(now.saturating_duration_since(at));
+                rtt = Some(round_trip);
+                self.min_rtt = Some(self.min_rtt.map_or(round_trip, |m| m.min(round_trip)));
             }
+            // A large frame took (round trip - bare delay) to cross: its bytes over that time
+            // are a sample of the bandwidth (an underestimate when it queued behind another).
+            if sent_bytes >= BANDWIDTH_SAMPLE_BYTES {
+                let transfer = round_trip.saturating_sub(self.min_rtt.unwrap_or_default()).max(Duration::from_millis(5));
+                self.bandwidth.push_back((now, sent_bytes as f64 / transfer.as_secs_f64()));
+            }
+        }
+        while self.bandwidth.front().is_some_and(|(at, _)| now.saturating_duration_since(*at) > BANDWIDTH_SPAN) {
+            self.bandwidth.pop_front();
         }
         if bytes > 0 {
             self.acked.push_back((now, bytes));
@@ -85,6 +104,28 @@ impl Flow {
         self.in_flight.is_empty() || self.bytes_in_flight < self.window()
     }
 
+    /// The link's bandwidth in bytes per second: the best sample of the last 10 s, from the
+    /// frames large enough to fill the pipe; `None` before any.
+    pub(crate) fn bandwidth(&self) -> Option<f64> {
+        self.bandwidth.iter().map(|&(_, rate)| rate).reduce(f64::max)
+    }
+
+    /// The JPEG quality for photo-like regions on this link; `None` (everything lossless) on a
+    /// fast link, or before the bandwidth is known.
+    ///
+    /// A full 1280 × 800 photo is about 1 MB lossless, 60-120 kB as JPEG: above 12 Mbit/s the
+    /// lossless picture takes under a second, below it the JPEG shows the picture first and the
+    /// refinement follows once it stops changing.
+    pub(crate) fn jpeg_quality(&self) -> Option<u8> {
+        let rate = self.bandwidth()?;
+        Some(match rate {
+            r if r >= 1_500_000.0 => return None,
+            r if r >= 400_000.0 => 80,
+            r if r >= 120_000.0 => 65,
+            _ => 50,
+        })
+    }
+
     /// Bytes sent and not yet acknowledged.
     #[cfg(test)]
     fn bytes_in_flight(&self) -> usize {
@@ -95,6 +136,32 @@ impl Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quality_follows_the_bandwidth_of_large_frames() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut flow = Flow::default();
+        assert_eq!(flow.jpeg_quality(), None, "unknown link: lossless");
+        // A small frame gives the bare round trip (80 ms) and no bandwidth.
+        flow.on_send(1, 500, at(0));
+        flow.on_ack(1, at(80));
+        assert_eq!(flow.bandwidth(), None);
+        // 64 kB in 1 s + 80 ms: a 512 kbit/s link.
+        flow.on_send(2, 64_000, at(100));
+        flow.on_ack(2, at(1180));
+        let rate = flow.bandwidth().expect("a sample");
+        assert!((rate - 64_000.0).abs() < 1.0, "{rate}");
+        assert_eq!(flow.jpeg_quality(), Some(50));
+        // 100 kB in 85 ms: a LAN; the best recent sample wins.
+        flow.on_send(3, 100_000, at(2000));
+        flow.on_ack(3, at(2085));
+        assert_eq!(flow.jpeg_quality(), None);
+        // Ten seconds later only the slow samples remain.
+        flow.on_send(4, 64_000, at(12_100));
+        flow.on_ack(4, at(13_180));
+        assert_eq!(flow.jpeg_quality(), Some(50));
+    }
 
     /// A link of `rate` bytes/s and `rtt`, and a viewer sending `frame`-byte frames whenever
     /// `Flow` allows: returns (frames sent in `span`, the most bytes ever in flight).

@@ -3,7 +3,14 @@
 use crate::session::{Input, LiveSession, SessionEvent, SessionState, ViewerRole};
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bascule_proto::{ClientMessage, DecodeError, NoticeLevel, ServerMessage, CODEC_PNG, VERSION, control_state};
+use bascule_proto::{ClientMessage, DecodeError, NoticeLevel, ServerMessage, CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG, VERSION, control_state};
+
+/// The codecs this gateway sends, when the viewer decodes them.
+const SERVER_CODECS: u32 = CODEC_PNG | CODEC_JPEG | CODEC_GLYPHS;
+
+/// How often what a viewer holds lossy is checked for refinement: a still picture becomes exact
+/// one to two periods after its last change (`Display::refine`).
+const REFINE_PERIOD: Duration = Duration::from_millis(250);
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -109,7 +116,7 @@ async fn serve_viewer_inner(
     let hello = tokio::time::timeout(Duration::from_secs(10), next_client_message(socket, session))
         .await
         .map_err(|_| Close::With { code: 1008, reason: "no hello".into(), notice: None })??;
-    match hello {
+    let codecs = match hello {
         Some(ClientMessage::Hello { version, codecs, .. }) => {
             if version != VERSION {
                 return Err(Close::With { code: 1002, reason: "unsupported protocol version".into(), notice: None });
@@ -117,12 +124,13 @@ async fn serve_viewer_inner(
             if codecs & CODEC_PNG == 0 {
                 return Err(Close::With { code: 1003, reason: "the viewer decodes no codec we send".into(), notice: None });
             }
+            codecs & SERVER_CODECS
         }
         _ => {
             let error = DecodeError::InvalidValue("first message must be a hello");
             return Err(bad_message(&error));
         }
-    }
+    };
 
     // 2. Wait until the backend is connected.
     let mut states = session.state.subscribe();
@@ -159,7 +167,7 @@ async fn serve_viewer_inner(
         version: VERSION,
         width,
         height,
-        codecs: CODEC_PNG,
+        codecs,
         max_in_flight,
         name: session.name.clone(),
     }.encode()).await?;
@@ -169,7 +177,12 @@ async fn serve_viewer_inner(
     }
 
     // 3. Attach to the display and run.
-    let viewer = session.lock_display().add_viewer(max_in_flight);
+    let viewer = {
+        let mut display = session.lock_display();
+        let viewer = display.add_viewer(max_in_flight);
+        display.set_codecs(viewer, codecs);
+        viewer
+    };
     let owner = matches!(role, ViewerRole::Owner);
     if owner {
         session.owner_viewers.fetch_add(1, Ordering::Relaxed);
@@ -226,6 +239,8 @@ async fn viewer_loop(
     let keepalive = Duration::from_secs(state.config.sessions.keepalive_secs.max(1));
     // Bytes in flight to this browser, its round trips and delivery rate.
     let mut flow = crate::flow::Flow::default();
+    let mut refine = tokio::time::interval(REFINE_PERIOD);
+    refine.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // Send a frame whenever the window and the bandwidth cap allow; plan under the lock,
         // encode outside it. A capped viewer waits while damage coalesces in the display.
@@ -250,7 +265,7 @@ async fn viewer_loop(
                 send(socket, state, payload).await?;
             }
         }
-        let in_flight = session.lock_display().viewer_stats(viewer).map_or(0, |s| s.in_flight);
+        let (in_flight, lossy) = session.lock_display().viewer_stats(viewer).map_or((0, false), |s| (s.in_flight, s.lossy_cells > 0));
         if in_flight == 0 {
             waiting_since = None;
         } else {
@@ -275,6 +290,7 @@ async fn viewer_loop(
                             crate::metrics::rtt(rtt.as_secs_f64());
                             session.record_rtt(rtt);
                         }
+                        session.lock_display().set_quality(viewer, flow.jpeg_quality());
                     }
                     Some(ClientMessage::ControlReply { id, granted }) if shadow_token.is_none() => {
                         let answered = session.lock_control().answer(id, granted);
@@ -380,6 +396,9 @@ async fn viewer_loop(
                 }
             }
             _ = tokio::time::sleep(paced), if !paced.is_zero() => {}
+            _ = refine.tick(), if lossy => {
+                session.lock_display().refine(viewer);
+            }
         }
     }
 }

@@ -15,8 +15,27 @@ pub const VERSION: u16 = 0;
 /// The largest client message the gateway accepts, in bytes.
 pub const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
 
-/// Codec bit for PNG tiles in the `codecs` masks of the hellos.
+/// Codec bit for PNG tiles in the `codecs` masks of the hellos (required).
 pub const CODEC_PNG: u32 = 1;
+
+/// Codec bit for JPEG tiles ([`TileCodec::Jpeg`], lossy, refined to exact later).
+pub const CODEC_JPEG: u32 = 1 << 1;
+
+/// Codec bit for the glyph cache ([`ServerMessage::Glyphs`]).
+pub const CODEC_GLYPHS: u32 = 1 << 2;
+
+/// The number of glyph slots of a viewer that announced [`CODEC_GLYPHS`].
+pub const GLYPH_SLOTS: u16 = 4096;
+
+/// The widest glyph, in pixels (a short word of a text): with [`GLYPH_MAX_HEIGHT`], a glyph slot
+/// holds at most 64 × 32 RGBA (8 KiB).
+pub const GLYPH_MAX_WIDTH: u8 = 64;
+
+/// The tallest glyph, in pixels (a line of text).
+pub const GLYPH_MAX_HEIGHT: u8 = 32;
+
+/// The most bytes the ops of one [`ServerMessage::Glyphs`] may inflate to.
+pub const GLYPH_OPS_MAX: usize = 1 << 20;
 
 /// The longest text of a [`ServerMessage::Message`], in characters (Unicode scalar values).
 pub const MAX_MESSAGE_TEXT: usize = 2000;
@@ -52,18 +71,22 @@ pub mod control_state {
 pub enum TileCodec {
     /// A PNG image with no colour profile, decoded natively by the browser.
     Png,
+    /// A baseline JPEG image with no colour profile: lossy, never kept in the tile cache.
+    Jpeg,
 }
 
 impl TileCodec {
     fn to_byte(self) -> u8 {
         match self {
             TileCodec::Png => 1,
+            TileCodec::Jpeg => 2,
         }
     }
 
     fn from_byte(byte: u8) -> Option<TileCodec> {
         match byte {
             1 => Some(TileCodec::Png),
+            2 => Some(TileCodec::Jpeg),
             _ => None,
         }
     }
@@ -230,6 +253,14 @@ pub enum ServerMessage {
         x: u16,
         /// Top edge.
         y: u16,
+    },
+    /// Glyph cache draws and stores (`docs/protocol.md`, "Glyph cache"). This crate carries the
+    /// two parts as bytes; `bascule_display` writes and reads the ops.
+    Glyphs {
+        /// A PNG of the new glyphs side by side, or nothing.
+        atlas: Vec<u8>,
+        /// The records, raw DEFLATE.
+        ops: Vec<u8>,
     },
 }
 
@@ -544,6 +575,10 @@ impl ServerMessage {
                 .rest(data)
                 .finish(),
             ServerMessage::CacheDraw { slot, x, y } => Writer::new(0x10, 8).u32(*slot).u16(*x).u16(*y).finish(),
+            ServerMessage::Glyphs { atlas, ops } => {
+                // INVARIANT: an atlas is a PNG of at most 4,096 glyphs of 32 × 32, far below 4 GiB.
+                Writer::new(0x11, 4 + atlas.len() + ops.len()).u32(atlas.len() as u32).rest(atlas).rest(ops).finish()
+            }
         }
     }
 
@@ -614,12 +649,22 @@ impl ServerMessage {
                 if !(1..=CACHE_TILE).contains(&rect.width) || !(1..=CACHE_TILE).contains(&rect.height) {
                     return Err(DecodeError::InvalidValue("cached tile size"));
                 }
-                let codec = TileCodec::from_byte(codec).ok_or(DecodeError::InvalidValue("codec"))?;
+                let codec = match TileCodec::from_byte(codec) {
+                    Some(TileCodec::Png) => TileCodec::Png,
+                    // A lossy tile is never kept: the cache holds exact content only.
+                    Some(TileCodec::Jpeg) => return Err(DecodeError::InvalidValue("cached tile codec")),
+                    None => return Err(DecodeError::InvalidValue("codec")),
+                };
                 ServerMessage::CacheStore { slot, rect, codec, data: r.rest().to_vec() }
             }
             0x10 => {
                 let (slot, x, y) = (r.u32()?, r.u16()?, r.u16()?);
                 ServerMessage::CacheDraw { slot: check_slot(slot)?, x, y }
+            }
+            0x11 => {
+                let atlas_len = r.u32()? as usize;
+                let atlas = r.take(atlas_len)?.to_vec();
+                ServerMessage::Glyphs { atlas, ops: r.rest().to_vec() }
             }
             other => return Err(DecodeError::UnknownType(other)),
         };
@@ -717,6 +762,9 @@ mod tests {
             },
             ServerMessage::CacheStore { slot: MAX_CACHE_TILES - 1, rect: Rect { x: 0, y: 0, width: 1, height: 1 }, codec: TileCodec::Png, data: vec![] },
             ServerMessage::CacheDraw { slot: 0, x: 64, y: 128 },
+            ServerMessage::Tile { rect, codec: TileCodec::Jpeg, data: vec![0xff, 0xd8] },
+            ServerMessage::Glyphs { atlas: vec![1, 2, 3], ops: vec![4, 5] },
+            ServerMessage::Glyphs { atlas: vec![], ops: vec![] },
             ServerMessage::CacheDraw { slot: MAX_CACHE_TILES - 1, x: u16::MAX, y: u16::MAX },
         ]
     }
@@ -755,6 +803,20 @@ mod tests {
         assert_eq!(bytes, [0x83, 1, 0xe9, 0, 0, 0, 0x03, 0]);
         let bytes = ServerMessage::EndFrame { seq: 0x0102_0304 }.encode();
         assert_eq!(bytes, [0x07, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn glyphs_and_jpeg_layouts_match_the_document() {
+        let bytes = ServerMessage::Glyphs { atlas: vec![0xaa, 0xbb], ops: vec![0xcc] }.encode();
+        assert_eq!(bytes, [0x11, 2, 0, 0, 0, 0xaa, 0xbb, 0xcc]);
+        // The atlas length is checked against what is there.
+        assert_eq!(ServerMessage::decode(&[0x11, 3, 0, 0, 0, 0xaa, 0xbb]), Err(DecodeError::Truncated(0x11)));
+        let tile = ServerMessage::Tile { rect: Rect { x: 0, y: 0, width: 1, height: 1 }, codec: TileCodec::Jpeg, data: vec![] };
+        assert_eq!(tile.encode()[9], 2);
+        // A JPEG is never kept in the tile cache.
+        let mut store = ServerMessage::CacheStore { slot: 0, rect: Rect { x: 0, y: 0, width: 1, height: 1 }, codec: TileCodec::Png, data: vec![] }.encode();
+        store[13] = 2;
+        assert_eq!(ServerMessage::decode(&store), Err(DecodeError::InvalidValue("cached tile codec")));
     }
 
     #[test]
@@ -841,7 +903,7 @@ mod tests {
         assert_eq!(ServerMessage::decode(&[0x0d, 2, 0, 0]), Err(DecodeError::InvalidValue("read-only flag")));
         assert_eq!(ServerMessage::decode(&[0x0b, 1, 0, 0, 0, 1, 0, 0xff]), Err(DecodeError::InvalidUtf8));
         // Unknown types next to the new ones; a client type is not a server type and back.
-        for kind in [0x11, 0x87, 0x88, 0xff] {
+        for kind in [0x12, 0x87, 0x88, 0xff] {
             assert_eq!(ServerMessage::decode(&[kind]), Err(DecodeError::UnknownType(kind)));
         }
         for kind in [0x8b, 0x0a, 0x0b, 0x00] {
@@ -967,7 +1029,8 @@ mod tests {
         for (width, height) in [(65, 64), (64, 65), (0, 8), (8, 0), (u16::MAX, u16::MAX)] {
             assert_eq!(store(0, width, height, 1), Err(DecodeError::InvalidValue("cached tile size")), "{width}x{height}");
         }
-        assert_eq!(store(0, 8, 8, 2), Err(DecodeError::InvalidValue("codec")));
+        assert_eq!(store(0, 8, 8, 2), Err(DecodeError::InvalidValue("cached tile codec")));
+        assert_eq!(store(0, 8, 8, 3), Err(DecodeError::InvalidValue("codec")));
         // Trailing bytes after the fixed-size ones.
         assert_eq!(ClientMessage::decode(&[0x8a, 1, 0, 0, 0, 0]), Err(DecodeError::Trailing(0x8a)));
         assert_eq!(ServerMessage::decode(&[0x0e, 1, 0, 0, 0, 0]), Err(DecodeError::Trailing(0x0e)));

@@ -4,21 +4,30 @@
  *
  * The canvas backing store always has the remote desktop's exact size; any
  * scaling is done with CSS by the caller. Updates are applied strictly in
- * message order: PNG tiles are decoded in parallel as soon as they arrive,
- * but a tile is drawn only after every earlier update (tile, fill, copy,
- * resize) has been drawn, and frame callbacks (FrameAck) run after the draws
- * that precede them.
+ * message order: PNG and JPEG tiles are decoded in parallel as soon as they
+ * arrive, but a tile is drawn only after every earlier update (tile, fill,
+ * copy, resize, glyphs) has been drawn, and frame callbacks (FrameAck) run
+ * after the draws that precede them.
  *
  * The tile cache (`CacheAgreed`, `CacheStore`, `CacheDraw`) goes through the same
  * queue: a stored tile is decoded like a tile, then drawn and kept in its slot
  * (`this.cache`, an ImageBitmap per slot); a cached draw copies a kept bitmap.
+ *
+ * So does the glyph cache (`Glyphs`): on arrival the ops are inflated and parsed, the
+ * atlas decoded and cut into one ImageBitmap per stored glyph; at its turn the message
+ * is checked whole against the slots (`this.glyphCache`) and the canvas, then every record
+ * is drawn (and every stored glyph kept), or, if anything is wrong, nothing at all.
  */
 
-import { CODEC_PNG } from './protocol.js';
+import { CODEC_JPEG, CODEC_PNG, GLYPH_OPS_MAX, decodeGlyphOps } from './protocol.js';
+import { GlyphCache, GlyphCacheError, inflateRaw } from './glyphcache.js';
 import { TileCache } from './tilecache.js';
 
 /** @type {ImageBitmapOptions} */
 const BITMAP_OPTIONS = { premultiplyAlpha: 'none', colorSpaceConversion: 'none' };
+
+/** The image type of each tile codec. @type {Record<number, string>} */
+const TILE_TYPES = { [CODEC_PNG]: 'image/png', [CODEC_JPEG]: 'image/jpeg' };
 
 /**
  * @typedef {{kind: 'tile', x: number, y: number, w: number, h: number, promise: Promise<void>, bitmap: ImageBitmap | null, ready: boolean, slot: number | null}} TileOp
@@ -29,7 +38,13 @@ const BITMAP_OPTIONS = { premultiplyAlpha: 'none', colorSpaceConversion: 'none' 
  * @typedef {{kind: 'call', fn: () => void}} CallOp
  * @typedef {{kind: 'cacheAgreed', tiles: number}} CacheAgreedOp
  * @typedef {{kind: 'cacheDraw', slot: number, x: number, y: number}} CacheDrawOp
- * @typedef {TileOp | FillOp | CopyOp | ResizeOp | CallOp | CacheAgreedOp | CacheDrawOp} Op
+ * @typedef {{kind: 'glyphs', promise: Promise<void>, ready: boolean, decoded: DecodedGlyphs | null, error: unknown}} GlyphsOp
+ *   `decoded` once the message is decoded, `error` if it could not be
+ * @typedef {TileOp | FillOp | CopyOp | ResizeOp | CallOp | CacheAgreedOp | CacheDrawOp | GlyphsOp} Op
+ *
+ * @typedef {object} DecodedGlyphs
+ * @property {import('./protocol.js').GlyphRecord[]} records
+ * @property {ImageBitmap[]} bitmaps the stored glyphs, in the order of their store records
  */
 
 /**
@@ -62,6 +77,8 @@ export class Display {
     this.height = canvas.height;
     /** @type {TileCache<ImageBitmap>} the tile cache of this connection */
     this.cache = new TileCache((bitmap) => bitmap.close());
+    /** @type {GlyphCache<ImageBitmap>} the glyph cache of this connection */
+    this.glyphCache = new GlyphCache((bitmap) => bitmap.close());
     this.resetContextState();
   }
 
@@ -77,7 +94,7 @@ export class Display {
   }
 
   /**
-   * Queue a PNG tile; decoding starts now, drawing waits for its turn.
+   * Queue a PNG or JPEG tile; decoding starts now, drawing waits for its turn.
    * @param {number} x @param {number} y @param {number} w @param {number} h
    * @param {number} codec
    * @param {Uint8Array} data
@@ -119,19 +136,41 @@ export class Display {
   }
 
   /**
+   * Queue a Glyphs message; inflating and decoding start now, drawing waits for its turn.
+   * @param {Uint8Array} atlas a PNG of the stored glyphs side by side, or empty
+   * @param {Uint8Array} ops raw DEFLATE of the records
+   */
+  glyphs(atlas, ops) {
+    /** @type {GlyphsOp} */
+    const op = { kind: 'glyphs', promise: Promise.resolve(), ready: false, decoded: null, error: null };
+    op.promise = decodeGlyphs(atlas, ops).then(
+      (decoded) => {
+        op.decoded = decoded;
+        op.ready = true;
+      },
+      (err) => {
+        op.error = err;
+        op.ready = true;
+      },
+    );
+    this.push(op);
+  }
+
+  /**
    * @param {number} x @param {number} y @param {number} w @param {number} h
    * @param {number} codec
    * @param {Uint8Array} data
    * @param {number | null} slot
    */
   decode(x, y, w, h, codec, data, slot) {
-    if (codec !== CODEC_PNG) {
+    const type = TILE_TYPES[codec];
+    if (type === undefined) {
       this.onError(new Error(`unsupported tile codec ${codec}`));
       return;
     }
     /** @type {TileOp} */
     const op = { kind: 'tile', x, y, w, h, promise: Promise.resolve(), bitmap: null, ready: false, slot };
-    const blob = new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (data)], { type: 'image/png' });
+    const blob = new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (data)], { type });
     op.promise = createImageBitmap(blob, BITMAP_OPTIONS).then(
       (bitmap) => {
         op.bitmap = bitmap;
@@ -171,15 +210,19 @@ export class Display {
     this.push({ kind: 'call', fn });
   }
 
-  /** Drop every queued update and the tile cache (new connection). */
+  /** Drop every queued update, the tile cache and the glyph cache (new connection). */
   reset() {
     this.cache.reset();
+    this.glyphCache.reset();
     this.generation++;
     for (let i = this.head; i < this.queue.length; i++) {
       const op = this.queue[i];
       if (op.kind === 'tile') {
         if (op.bitmap) op.bitmap.close();
         else op.promise.then(() => op.bitmap && op.bitmap.close());
+      } else if (op.kind === 'glyphs') {
+        if (op.ready) closeDecoded(op);
+        else op.promise.then(() => closeDecoded(op));
       }
     }
     this.queue = [];
@@ -199,7 +242,7 @@ export class Display {
     try {
       while (gen === this.generation && this.head < this.queue.length) {
         const op = this.queue[this.head];
-        if (op.kind === 'tile' && !op.ready) {
+        if ((op.kind === 'tile' || op.kind === 'glyphs') && !op.ready) {
           await op.promise;
           continue; // re-check generation and head
         }
@@ -284,6 +327,66 @@ export class Display {
         this.cache.hits++;
         return;
       }
+      case 'glyphs':
+        this.applyGlyphs(op);
+        return;
+    }
+  }
+
+  /**
+   * Draw a decoded Glyphs message, as `bascule_display::Canvas` does: every record is checked
+   * first (a drawn slot holds a glyph, by this message's earlier stores or by the cache; each
+   * glyph lies inside the canvas), then all are drawn in order and the stored glyphs kept.
+   * A message that fails to decode or to check draws and keeps nothing.
+   * @param {GlyphsOp} op
+   */
+  applyGlyphs(op) {
+    const decoded = op.decoded;
+    op.decoded = null;
+    if (!decoded) throw op.error;
+    const { records, bitmaps } = decoded;
+    try {
+      this.checkGlyphs(records);
+    } catch (err) {
+      for (const bmp of bitmaps) bmp.close();
+      throw err;
+    }
+    const ctx = this.ctx;
+    const slots = this.glyphCache.slots;
+    let stored = 0;
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i];
+      if (rec.store) {
+        const bmp = bitmaps[stored++];
+        ctx.drawImage(bmp, rec.x, rec.y);
+        this.glyphCache.store(rec.slot, bmp);
+      } else {
+        ctx.drawImage(/** @type {ImageBitmap} */ (slots[rec.slot]), rec.x, rec.y);
+      }
+    }
+    this.glyphCache.draws += records.length - stored;
+  }
+
+  /**
+   * Throws unless every record of a Glyphs message can be drawn, without changing anything.
+   * @param {import('./protocol.js').GlyphRecord[]} records
+   */
+  checkGlyphs(records) {
+    /** @type {Map<number, {width: number, height: number}>} the slots this message stores, so far */
+    const stored = new Map();
+    for (const rec of records) {
+      let w = rec.w;
+      let h = rec.h;
+      if (rec.store) {
+        stored.set(rec.slot, { width: w, height: h });
+      } else {
+        const glyph = stored.get(rec.slot) ?? this.glyphCache.get(rec.slot);
+        w = glyph.width;
+        h = glyph.height;
+      }
+      if (rec.x + w > this.width || rec.y + h > this.height) {
+        throw new GlyphCacheError(`glyph ${w}x${h} at ${rec.x},${rec.y} outside the ${this.width}x${this.height} canvas`);
+      }
     }
   }
 
@@ -317,6 +420,79 @@ export class Display {
       throw new Error(`cached tile ${w}x${h} at ${x},${y} outside the ${this.width}x${this.height} canvas`);
     }
   }
+}
+
+/**
+ * Inflate and parse the ops of a Glyphs message and cut its atlas into one bitmap per stored
+ * glyph (left to right, top-aligned). Throws if the ops do not inflate (or go beyond
+ * `GLYPH_OPS_MAX`), break a record rule, or need more atlas than there is.
+ * @param {Uint8Array} atlas
+ * @param {Uint8Array} ops
+ * @returns {Promise<DecodedGlyphs>}
+ */
+async function decodeGlyphs(atlas, ops) {
+  // Both start now; the atlas is let go of whatever happens to the ops.
+  const atlasPromise = atlas.length === 0 ? Promise.resolve(null) : decodeAtlas(atlas);
+  const dropAtlas = () => atlasPromise.then((bmp) => bmp && bmp.close(), () => {});
+  atlasPromise.catch(() => {}); // awaited below, or dropped
+  /** @type {import('./protocol.js').GlyphRecord[]} */
+  let records;
+  try {
+    records = decodeGlyphOps(await inflateRaw(ops, GLYPH_OPS_MAX));
+  } catch (err) {
+    dropAtlas();
+    throw err;
+  }
+  let width = 0;
+  let height = 0;
+  for (const rec of records) {
+    if (rec.store) {
+      width += rec.w;
+      height = Math.max(height, rec.h);
+    }
+  }
+  if (width === 0) {
+    // Nothing stored: the atlas (which the gateway leaves empty then) is not used.
+    dropAtlas();
+    return { records, bitmaps: [] };
+  }
+  const sheet = await atlasPromise;
+  try {
+    if (!sheet || sheet.width < width || sheet.height < height) {
+      const have = sheet ? `a ${sheet.width}x${sheet.height}` : 'no';
+      throw new GlyphCacheError(`the stored glyphs need a ${width}x${height} atlas, the message has ${have} atlas`);
+    }
+    /** @type {Promise<ImageBitmap>[]} */
+    const crops = [];
+    let x = 0;
+    for (const rec of records) {
+      if (rec.store) {
+        crops.push(createImageBitmap(sheet, x, 0, rec.w, rec.h, BITMAP_OPTIONS));
+        x += rec.w;
+      }
+    }
+    const settled = await Promise.allSettled(crops);
+    const bitmaps = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) {
+      for (const bmp of bitmaps) bmp.close();
+      throw failed.reason;
+    }
+    return { records, bitmaps };
+  } finally {
+    if (sheet) sheet.close();
+  }
+}
+
+/** @param {Uint8Array} png */
+function decodeAtlas(png) {
+  return createImageBitmap(new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (png)], { type: 'image/png' }), BITMAP_OPTIONS);
+}
+
+/** Let go of the bitmaps of a Glyphs message that will not be drawn. @param {GlyphsOp} op */
+function closeDecoded(op) {
+  if (op.decoded) for (const bmp of op.decoded.bitmaps) bmp.close();
+  op.decoded = null;
 }
 
 /**

@@ -8,7 +8,7 @@
  *     <script type="module" src="/static/viewer/main.js"></script>
  *
  * Flow: POST /api/launch → {ticket, ws} → WebSocket → ClientHello, CacheOffer → ServerHello,
- * CacheAgreed → frames (tiles, cached tiles … EndFrame → FrameAck). See docs/protocol.md.
+ * CacheAgreed → frames (tiles, cached tiles, glyphs … EndFrame → FrameAck). See docs/protocol.md.
  *
  * A helpdesk shadow page (`/console/shadow/{sessionId}`) has `data-shadow="{sessionId}"`
  * instead of `data-resource`: the viewer then asks `POST /api/shadow` `{"session": id}` for its
@@ -17,6 +17,8 @@
 
 import {
   Button,
+  CODECS_GLYPHS,
+  CODECS_JPEG,
   CODECS_PNG,
   ControlState,
   NoticeLevel,
@@ -61,6 +63,8 @@ import { noticeText, pageLang, t } from './i18n.js';
  * @property {number} cacheHits tiles drawn from the tile cache (CacheDraw) since the page loaded
  * @property {number} cacheStores tiles drawn and kept in the tile cache (CacheStore) since the page loaded
  * @property {number} cacheTiles slots of the tile cache agreed on this connection (0: none yet)
+ * @property {number} glyphDraws glyphs drawn from the glyph cache (draw records) since the page loaded
+ * @property {number} glyphStores glyphs drawn and kept in the glyph cache (store records) since the page loaded
  */
 
 /**
@@ -68,6 +72,9 @@ import { noticeText, pageLang, t } from './i18n.js';
  * The gateway agrees to the smaller of this and its own limit.
  */
 const CACHE_OFFER_TILES = 2048;
+
+/** What the viewer decodes (ClientHello `codecs`): PNG and JPEG tiles, and the glyph cache. */
+const VIEWER_CODECS = CODECS_PNG | CODECS_JPEG | CODECS_GLYPHS;
 
 /** The Notice codes after which the session is over (rather than broken). */
 const ENDED_CODES = [
@@ -261,6 +268,12 @@ export class Viewer {
       },
       get cacheTiles() {
         return display.cache.capacity;
+      },
+      get glyphDraws() {
+        return display.glyphCache.draws;
+      },
+      get glyphStores() {
+        return display.glyphCache.stores;
       },
     };
     /** @type {any} */ (window).bascule = this.hooks;
@@ -1011,7 +1024,7 @@ export class Viewer {
       if (this.ws !== ws) return;
       const w = clampU16(this.screen.clientWidth || window.innerWidth);
       const h = clampU16(this.screen.clientHeight || window.innerHeight);
-      ws.send(encodeClientHello(w, h, CODECS_PNG));
+      ws.send(encodeClientHello(w, h, VIEWER_CODECS));
       ws.send(encodeCacheOffer(CACHE_OFFER_TILES));
       this.display.offerCache(CACHE_OFFER_TILES);
       this.helloSent = true;
@@ -1089,6 +1102,9 @@ export class Viewer {
         return;
       case 'CacheDraw':
         this.display.cacheDraw(msg.slot, msg.x, msg.y);
+        return;
+      case 'Glyphs':
+        this.display.glyphs(msg.atlas, msg.ops);
         return;
       case 'Copy':
         this.display.copy(msg.srcX, msg.srcY, msg.w, msg.h, msg.dstX, msg.dstY);

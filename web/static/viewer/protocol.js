@@ -12,9 +12,16 @@
 
 export const PROTOCOL_VERSION = 0;
 
-/** Codec value of a PNG tile, and the matching bit in a `codecs` set. */
+/** Codec value of a PNG tile, and the matching bit in a `codecs` set (required). */
 export const CODEC_PNG = 1;
 export const CODECS_PNG = 1 << 0;
+
+/** Codec value of a JPEG tile (lossy, never kept in the tile cache), and the matching bit. */
+export const CODEC_JPEG = 2;
+export const CODECS_JPEG = 1 << 1;
+
+/** The bit of a `codecs` set for the glyph cache (`Glyphs` messages; no tile codec value). */
+export const CODECS_GLYPHS = 1 << 2;
 
 /** A client message larger than this closes the WebSocket (1009). */
 export const MAX_CLIENT_MESSAGE = 256 * 1024;
@@ -30,6 +37,18 @@ export const CACHE_TILE = 64;
 
 /** The most tiles a tile cache may have; counts above and slots at or above it are refused. */
 export const MAX_CACHE_TILES = 65536;
+
+/** The glyph slots of a viewer that announced `CODECS_GLYPHS`: `0 … GLYPH_SLOTS-1`. */
+export const GLYPH_SLOTS = 4096;
+
+/** The widest glyph: 1 to 64 pixels (a short word). */
+export const GLYPH_MAX_WIDTH = 64;
+
+/** The tallest glyph: 1 to 32 pixels (a line of text). */
+export const GLYPH_MAX_HEIGHT = 32;
+
+/** The most bytes the ops of one `Glyphs` message may inflate to (1 MiB). */
+export const GLYPH_OPS_MAX = 1 << 20;
 
 export const ServerType = Object.freeze({
   ServerHello: 0x01,
@@ -48,6 +67,7 @@ export const ServerType = Object.freeze({
   CacheAgreed: 0x0e,
   CacheStore: 0x0f,
   CacheDraw: 0x10,
+  Glyphs: 0x11,
 });
 
 export const ClientType = Object.freeze({
@@ -96,7 +116,14 @@ export const Button = Object.freeze({
  * @typedef {{type: 'CacheAgreed', tiles: number}} CacheAgreedMsg
  * @typedef {{type: 'CacheStore', slot: number, x: number, y: number, w: number, h: number, codec: number, data: Uint8Array}} CacheStoreMsg
  * @typedef {{type: 'CacheDraw', slot: number, x: number, y: number}} CacheDrawMsg
- * @typedef {ServerHelloMsg | TileMsg | FillMsg | CopyMsg | CursorMsg | ResizeMsg | EndFrameMsg | NoticeMsg | ClipboardMsg | MessageMsg | ControlRequestMsg | ControlStateMsg | ViewModeMsg | CacheAgreedMsg | CacheStoreMsg | CacheDrawMsg} ServerMessage
+ * @typedef {{type: 'Glyphs', atlas: Uint8Array, ops: Uint8Array}} GlyphsMsg
+ *   `atlas`: a PNG of the stored glyphs side by side, or empty; `ops`: the records, raw DEFLATE
+ *   (inflate them, then `decodeGlyphOps`)
+ * @typedef {ServerHelloMsg | TileMsg | FillMsg | CopyMsg | CursorMsg | ResizeMsg | EndFrameMsg | NoticeMsg | ClipboardMsg | MessageMsg | ControlRequestMsg | ControlStateMsg | ViewModeMsg | CacheAgreedMsg | CacheStoreMsg | CacheDrawMsg | GlyphsMsg} ServerMessage
+ *
+ * @typedef {{store: boolean, slot: number, x: number, y: number, w: number, h: number}} GlyphRecord
+ *   one record of the ops of a `Glyphs` message, with its absolute top-left corner; `w` and `h`
+ *   are the stored glyph's size, 0 for a draw (the glyph kept in `slot` has its own)
  *
  * @typedef {{type: 'ClientHello', version: number, width: number, height: number, codecs: number}} ClientHelloMsg
  * @typedef {{type: 'FrameAck', seq: number}} FrameAckMsg
@@ -416,6 +443,8 @@ export function decodeServerMessage(data) {
       if (w < 1 || w > CACHE_TILE || h < 1 || h > CACHE_TILE) {
         throw new ProtocolError(`CacheStore: a ${w}x${h} tile (1 to ${CACHE_TILE} pixels a side)`);
       }
+      // A lossy tile is never kept: the cache holds exact content only.
+      if (codec === CODEC_JPEG) throw new ProtocolError(`CacheStore: codec ${codec} (JPEG) is never cached`);
       if (codec !== CODEC_PNG) throw new ProtocolError(`CacheStore: unknown codec ${codec}`);
       return { type: 'CacheStore', slot, x, y, w, h, codec, data: r.rest() };
     }
@@ -428,9 +457,95 @@ export function decodeServerMessage(data) {
       r.end();
       return { type: 'CacheDraw', slot, x, y };
     }
+    case ServerType.Glyphs: {
+      const r = new Reader(bytes, 'Glyphs');
+      const atlasLen = r.u32('atlas_len');
+      const atlas = r.take(atlasLen, 'atlas');
+      return { type: 'Glyphs', atlas, ops: r.rest() };
+    }
     default:
       throw new ProtocolError(`unknown server message type 0x${type.toString(16).padStart(2, '0')}`);
   }
+}
+
+/**
+ * Decode the inflated ops of a `Glyphs` message (docs/protocol.md, "Glyph cache"): records of
+ * `u16 slot` (bit 15: store), `u16 dx`, `u16 dy`, and for a store `u8 w`, `u8 h`. Each corner is
+ * the previous one plus (dx, dy) modulo 65,536, from (0, 0).
+ *
+ * Refuses what is wrong in the ops alone: a record cut short, a slot ≥ `GLYPH_SLOTS`, a stored side
+ * of 0, a width above `GLYPH_MAX_WIDTH` or a height above `GLYPH_MAX_HEIGHT`. Whether a drawn slot holds a glyph, the atlas is large enough and
+ * the glyphs fit the canvas is for the display to check.
+ * @param {Uint8Array} ops
+ * @returns {GlyphRecord[]}
+ * @throws {ProtocolError}
+ */
+export function decodeGlyphOps(ops) {
+  const view = new DataView(ops.buffer, ops.byteOffset, ops.byteLength);
+  /** @type {GlyphRecord[]} */
+  const records = [];
+  let x = 0;
+  let y = 0;
+  let pos = 0;
+  while (pos < ops.length) {
+    if (pos + 6 > ops.length) throw new ProtocolError(`Glyphs: ops end inside the record at offset ${pos}`);
+    const word = view.getUint16(pos, true);
+    const store = (word & 0x8000) !== 0;
+    const slot = word & 0x7fff;
+    if (slot >= GLYPH_SLOTS) throw new ProtocolError(`Glyphs: slot ${slot} is not below ${GLYPH_SLOTS}`);
+    x = (x + view.getUint16(pos + 2, true)) & 0xffff;
+    y = (y + view.getUint16(pos + 4, true)) & 0xffff;
+    let w = 0;
+    let h = 0;
+    if (store) {
+      if (pos + 8 > ops.length) throw new ProtocolError(`Glyphs: ops end inside the record at offset ${pos}`);
+      w = ops[pos + 6];
+      h = ops[pos + 7];
+      if (w < 1 || w > GLYPH_MAX_WIDTH || h < 1 || h > GLYPH_MAX_HEIGHT) {
+        throw new ProtocolError(`Glyphs: a ${w}x${h} glyph stored in slot ${slot} (1 to ${GLYPH_MAX_WIDTH} pixels wide, 1 to ${GLYPH_MAX_HEIGHT} high)`);
+      }
+      pos += 8;
+    } else {
+      pos += 6;
+    }
+    records.push({ store, slot, x, y, w, h });
+  }
+  return records;
+}
+
+/**
+ * Encode the ops of a `Glyphs` message, before DEFLATE (used by tests and mock servers).
+ * @param {GlyphRecord[]} records absolute corners; `w` and `h` are written for stores only
+ * @returns {Uint8Array}
+ */
+export function encodeGlyphOps(records) {
+  let size = 0;
+  for (const rec of records) size += rec.store ? 8 : 6;
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  let x = 0;
+  let y = 0;
+  let pos = 0;
+  for (const rec of records) {
+    checkUint(rec.slot, GLYPH_SLOTS - 1, 'slot');
+    checkUint(rec.x, 0xffff, 'x');
+    checkUint(rec.y, 0xffff, 'y');
+    view.setUint16(pos, rec.slot | (rec.store ? 0x8000 : 0), true);
+    view.setUint16(pos + 2, (rec.x - x) & 0xffff, true);
+    view.setUint16(pos + 4, (rec.y - y) & 0xffff, true);
+    [x, y] = [rec.x, rec.y];
+    if (rec.store) {
+      checkUint(rec.w, GLYPH_MAX_WIDTH, 'w');
+      checkUint(rec.h, GLYPH_MAX_HEIGHT, 'h');
+      if (rec.w === 0 || rec.h === 0) throw new RangeError(`an empty glyph: ${rec.w}x${rec.h}`);
+      bytes[pos + 6] = rec.w;
+      bytes[pos + 7] = rec.h;
+      pos += 8;
+    } else {
+      pos += 6;
+    }
+  }
+  return bytes;
 }
 
 /**
@@ -773,6 +888,12 @@ export function encodeServerMessage(msg) {
     case 'CacheDraw':
       checkUint(msg.slot, MAX_CACHE_TILES - 1, 'slot');
       return new Writer(ServerType.CacheDraw, 9).u32(msg.slot, 'slot').u16(msg.x, 'x').u16(msg.y, 'y').done();
+    case 'Glyphs':
+      return new Writer(ServerType.Glyphs, 5 + msg.atlas.length + msg.ops.length)
+        .u32(msg.atlas.length, 'atlas_len')
+        .raw(msg.atlas)
+        .raw(msg.ops)
+        .done();
     default:
       throw new TypeError(`unknown server message ${/** @type {{type: string}} */ (msg).type}`);
   }

@@ -61,11 +61,15 @@ impl std::fmt::Debug for ViewerClient {
 }
 
 impl ViewerClient {
-    /// Sends the ClientHello (version 0, 1280x800, PNG).
+    /// Sends the ClientHello (version 0, 1280x800, PNG, JPEG and glyphs).
     pub(crate) async fn start(ws: Ws) -> Result<ViewerClient> {
+        // What the browser decodes: PNG, JPEG and glyphs.
+        let codecs = bascule_proto::CODEC_PNG | bascule_proto::CODEC_JPEG | bascule_proto::CODEC_GLYPHS;
+        let mut canvas = Canvas::new(0, 0);
+        canvas.announce_codecs(codecs);
         let mut viewer = ViewerClient {
             ws,
-            canvas: Canvas::new(0, 0),
+            canvas,
             hello: None,
             notices: Vec::new(),
             frames: 0,
@@ -75,7 +79,7 @@ impl ViewerClient {
             frame_complete: false,
         };
         viewer
-            .send(ClientMessage::Hello { version: 0, width: 1280, height: 800, codecs: bascule_proto::CODEC_PNG })
+            .send(ClientMessage::Hello { version: 0, width: 1280, height: 800, codecs })
             .await?;
         Ok(viewer)
     }

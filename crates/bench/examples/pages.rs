@@ -1,0 +1,57 @@
+//! Development probe: what a `less` page down costs through the display engine, frame by frame,
+//! on a real xterm (screenshots fed as full-screen damage). `cargo run --release -p bascule-bench --example pages`
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use bascule_display::{Canvas, Display, Update};
+use bascule_proto::{CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG, Rect, ServerMessage};
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+fn main() -> anyhow::Result<()> {
+    let desktop = bascule_desktop::Desktop::start(bascule_desktop::DesktopOptions::default())?;
+    let dir = std::env::temp_dir().join("pages-probe");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("doc.txt"), bascule_bench::content::document(600))?;
+    desktop.run_in_xterm(&format!("cd {} && clear && less doc.txt", dir.display()))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let mut display = Display::new(1280, 800);
+    let id = display.add_viewer(1);
+    let codecs = CODEC_PNG | CODEC_JPEG | CODEC_GLYPHS;
+    display.set_codecs(id, codecs);
+    let mut canvas = Canvas::new(1280, 800);
+    canvas.announce_codecs(codecs);
+    canvas.apply(&ServerMessage::Hello { version: 0, width: 1280, height: 800, codecs, max_in_flight: 1, name: String::new() })?;
+    for page in 0..5 {
+        let (w, h, rgba) = desktop.screenshot_rgba()?;
+        if page == 0 {
+            let file = std::fs::File::create("/tmp/pages-0.png")?;
+            let mut encoder = png::Encoder::new(file, w, h);
+            encoder.set_color(png::ColorType::Rgba);
+            encoder.write_header()?.write_image_data(&rgba)?;
+        }
+        display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width: w as u16, height: h as u16 }, rgba })?;
+        let started = std::time::Instant::now();
+        let plan = display.take_frame(id).unwrap();
+        let seq = plan.seq();
+        let payloads = plan.encode();
+        let took = started.elapsed();
+        let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for payload in &payloads {
+            let message = ServerMessage::decode(payload)?;
+            canvas.apply(&message)?;
+            let kind = format!("{:?}", message).split([' ', '{', '(']).next().unwrap().to_owned();
+            let e = kinds.entry(kind).or_default();
+            e.0 += 1;
+            e.1 += payload.len();
+        }
+        display.handle_ack(id, seq)?;
+        assert!(canvas.framebuffer() == display.framebuffer());
+        let total: usize = kinds.values().map(|v| v.1).sum();
+        println!("page {page}: {total} bytes in {took:?}: {kinds:?} {:?}", display.viewer_stats(id).unwrap());
+        Command::new("xdotool").env("DISPLAY", desktop.display()).args(["key", "Next"]).status()?;
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    desktop.stop();
+    Ok(())
+}

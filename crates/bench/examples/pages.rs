@@ -52,6 +52,32 @@ fn main() -> anyhow::Result<()> {
         Command::new("xdotool").env("DISPLAY", desktop.display()).args(["key", "Next"]).status()?;
         std::thread::sleep(Duration::from_millis(700));
     }
+    // Typing: one character per frame, into `cat`.
+    Command::new("xdotool").env("DISPLAY", desktop.display()).args(["key", "q"]).status()?;
+    desktop.run_in_xterm("clear && cat > /dev/null")?;
+    std::thread::sleep(Duration::from_millis(700));
+    for c in "Summary project account, stock figures.".chars() {
+        let key = if c == ' ' { "space".to_owned() } else if c == ',' { "comma".to_owned() } else if c == '.' { "period".to_owned() } else { c.to_string() };
+        Command::new("xdotool").env("DISPLAY", desktop.display()).args(["key", &key]).status()?;
+        std::thread::sleep(Duration::from_millis(150));
+        let (w, h, rgba) = desktop.screenshot_rgba()?;
+        display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width: w as u16, height: h as u16 }, rgba })?;
+        let plan = display.take_frame(id).unwrap();
+        let seq = plan.seq();
+        let mut line = String::new();
+        for payload in plan.encode() {
+            let message = ServerMessage::decode(&payload)?;
+            canvas.apply(&message)?;
+            if let ServerMessage::Glyphs { atlas, .. } = &message {
+                line += &format!(" glyphs {}B (atlas {}B)", payload.len(), atlas.len());
+            } else if let ServerMessage::Fill { rect, .. } | ServerMessage::Tile { rect, .. } = &message {
+                line += &format!(" {}:{}x{}@{},{} {}B", if matches!(message, ServerMessage::Fill { .. }) { "fill" } else { "tile" }, rect.width, rect.height, rect.x, rect.y, payload.len());
+            }
+        }
+        display.handle_ack(id, seq)?;
+        let st = display.viewer_stats(id).unwrap();
+        println!("key {c:?}:{line} stores {} draws {}", st.glyph_stores, st.glyph_draws);
+    }
     desktop.stop();
     Ok(())
 }

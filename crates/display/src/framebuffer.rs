@@ -116,6 +116,40 @@ impl Framebuffer {
         out
     }
 
+    /// Copies `rect` of `other` (a framebuffer of the same size) into this one.
+    pub(crate) fn copy_from(&mut self, other: &Framebuffer, rect: Rect) {
+        if self.size() != other.size() || self.check(rect).is_err() {
+            return;
+        }
+        for row in 0..rect.height {
+            let range = self.row_range(rect.x, rect.y + row, rect.width);
+            self.rgba[range.clone()].copy_from_slice(&other.rgba[range]);
+        }
+    }
+
+    /// The smallest rectangle inside `rect` that holds every pixel where this framebuffer and
+    /// `other` (of the same size) differ; `None` when they agree on all of `rect`.
+    pub(crate) fn changed_bounds(&self, other: &Framebuffer, rect: Rect) -> Option<Rect> {
+        if self.size() != other.size() || self.check(rect).is_err() {
+            return Some(rect);
+        }
+        let row_differs = |y: u16| {
+            let range = self.row_range(rect.x, y, rect.width);
+            self.rgba[range.clone()] != other.rgba[range]
+        };
+        let top = (rect.y..rect.y + rect.height).find(|&y| row_differs(y))?;
+        let bottom = (rect.y..rect.y + rect.height).rev().find(|&y| row_differs(y)).unwrap_or(top);
+        let column_differs = |x: u16| {
+            (top..=bottom).any(|y| {
+                let range = self.row_range(x, y, 1);
+                self.rgba[range.clone()] != other.rgba[range]
+            })
+        };
+        let left = (rect.x..rect.x + rect.width).find(|&x| column_differs(x)).unwrap_or(rect.x);
+        let right = (rect.x..rect.x + rect.width).rev().find(|&x| column_differs(x)).unwrap_or(left);
+        Some(Rect { x: left, y: top, width: right - left + 1, height: bottom - top + 1 })
+    }
+
     /// Returns the colour if every pixel of `rect` has the same one.
     pub(crate) fn solid_colour(&self, rect: Rect) -> Option<[u8; 3]> {
         let first = self.row_range(rect.x, rect.y, 1);

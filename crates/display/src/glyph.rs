@@ -6,7 +6,6 @@
 //! viewer's glyph cache and then drawn by slot; larger pieces (pictures, long lines) are left to
 //! the tile codecs. The background itself is one `Fill`.
 
-use crate::framebuffer::Framebuffer;
 use bascule_proto::{GLYPH_MAX_HEIGHT, GLYPH_MAX_WIDTH, GLYPH_OPS_MAX, GLYPH_SLOTS, Rect};
 use std::io::Write;
 
@@ -46,6 +45,10 @@ impl Region<'_> {
         (y0..y1).any(|y| self.ink(x, y))
     }
 }
+
+/// Pieces at least this wide (two letters of a common screen font) are cut into letters when
+/// they can be. A wider letter is cut too, always at the same place, which costs one more op.
+const LETTER_SPLIT_WIDTH: usize = 14;
 
 /// Whether a piece of `w × h` pixels is a glyph.
 fn fits(w: usize, h: usize) -> bool {
@@ -93,21 +96,27 @@ fn cut_box(region: &Region<'_>, (x0, x1, y0, y1): (usize, usize, usize, usize), 
             };
             let piece = (cx0, cx1, ty0, ty1);
             let (w, h) = (cx1 - cx0, ty1 - ty0);
+            // Letters of a word often touch (anti-aliasing): a piece wider than tall is cut
+            // between them, so that a glyph is a letter, the same in every word and as it is
+            // typed.
             let fits = fits(w, h);
+            let letters = fits && w >= LETTER_SPLIT_WIDTH;
+            let whole_box = piece == (x0, x1, y0, y1);
             // A frame (a window's border and title bar) joins everything inside it: peel it off
             // and cut what it holds.
             if !fits
-                && piece == (x0, x1, y0, y1)
+                && whole_box
                 && depth < MAX_DEPTH
                 && let Some(inner) = peel(region, piece, out)
             {
                 cut_box(region, inner, depth + 1, out);
                 continue;
             }
-            // Overlapping windows join too: split along the emptiest line (between two lines of
-            // text) and cut each half.
-            if !fits
-                && piece == (x0, x1, y0, y1)
+            // Overlapping windows join too, and letters of a word often touch (anti-aliasing):
+            // split along the emptiest line (between two lines of text, two letters) and cut
+            // each half, so that a glyph is a letter, the same in every word and as it is typed.
+            if (!fits || letters)
+                && whole_box
                 && depth < MAX_DEPTH
                 && let Some((first, second)) = weak_split(region, piece)
             {
@@ -115,7 +124,7 @@ fn cut_box(region: &Region<'_>, (x0, x1, y0, y1): (usize, usize, usize, usize), 
                 cut_box(region, second, depth + 1, out);
                 continue;
             }
-            if fits || piece == (x0, x1, y0, y1) || depth >= MAX_DEPTH {
+            if (fits && !letters) || whole_box || depth >= MAX_DEPTH {
                 // INVARIANT: inside a region of u16 sides.
                 let rect = Rect { x: cx0 as u16, y: ty0 as u16, width: w as u16, height: h as u16 };
                 if fits { out.glyphs.push(rect) } else { out.large.push(rect) }
@@ -164,7 +173,9 @@ fn peel(region: &Region<'_>, (x0, x1, y0, y1): (usize, usize, usize, usize), out
 /// picture) or one too small to matter.
 fn weak_split(region: &Region<'_>, (x0, x1, y0, y1): (usize, usize, usize, usize)) -> Option<(Bbox, Bbox)> {
     let (w, h) = (x1 - x0, y1 - y0);
-    let (wide, tall) = (w >= 2 * usize::from(GLYPH_MAX_WIDTH), h >= 2 * usize::from(GLYPH_MAX_HEIGHT));
+    let tall = h >= 2 * usize::from(GLYPH_MAX_HEIGHT);
+    // Wide: beyond a glyph, or a run of letters.
+    let wide = w >= LETTER_SPLIT_WIDTH;
     if !wide && !tall {
         return None;
     }
@@ -185,8 +196,11 @@ fn weak_split(region: &Region<'_>, (x0, x1, y0, y1): (usize, usize, usize, usize
             }
         }
     }
+    // A large box splits only along a mostly empty line (a picture has none); a run of letters
+    // along its emptiest column, however little room there is between them.
+    let most = if w >= 2 * usize::from(GLYPH_MAX_WIDTH) || tall { 0.5 } else { 0.99 };
     match best? {
-        (ink, _, _) if ink > 0.5 => None,
+        (ink, _, _) if ink > most => None,
         (_, true, y) => Some(((x0, x1, y0, y), (x0, x1, y, y1))),
         (_, false, x) => Some(((x0, x, y0, y1), (x, x1, y0, y1))),
     }
@@ -194,45 +208,6 @@ fn weak_split(region: &Region<'_>, (x0, x1, y0, y1): (usize, usize, usize, usize
 
 /// A box in a region: (first column, end column, first row, end row).
 type Bbox = (usize, usize, usize, usize);
-
-/// Grows a glyph found in `rect` (absolute coordinates) beyond the edges of `rect` it touches,
-/// while the framebuffer has ink (not `background`) right next to it, and while it still fits
-/// [`GLYPH_MAX_WIDTH`] × [`GLYPH_MAX_HEIGHT`]: a letter cut in two by the edge of the damage becomes whole again.
-pub(crate) fn complete(framebuffer: &Framebuffer, rect: Rect, glyph: Rect, background: u32) -> Rect {
-    let (width, height) = framebuffer.size();
-    let rgba = framebuffer.rgba();
-    let ink = |x: u16, y: u16| {
-        let i = (usize::from(y) * usize::from(width) + usize::from(x)) * 4;
-        u32::from_le_bytes([rgba[i], rgba[i + 1], rgba[i + 2], rgba[i + 3]]) != background
-    };
-    let (mut x0, mut y0) = (glyph.x, glyph.y);
-    let (mut x1, mut y1) = (glyph.x + glyph.width, glyph.y + glyph.height);
-    let (max_w, max_h) = (u16::from(GLYPH_MAX_WIDTH), u16::from(GLYPH_MAX_HEIGHT));
-    let span = |a: u16, b: u16, limit: u16| (a.saturating_sub(1), (b + 1).min(limit));
-    if y0 == rect.y {
-        let (a, b) = span(x0, x1, width);
-        while y0 > 0 && y1 - y0 < max_h && (a..b).any(|x| ink(x, y0 - 1)) {
-            y0 -= 1;
-        }
-    }
-    if y1 == rect.y + rect.height {
-        let (a, b) = span(x0, x1, width);
-        while y1 < height && y1 - y0 < max_h && (a..b).any(|x| ink(x, y1)) {
-            y1 += 1;
-        }
-    }
-    if x0 == rect.x {
-        while x0 > 0 && x1 - x0 < max_w && (y0..y1).any(|y| ink(x0 - 1, y)) {
-            x0 -= 1;
-        }
-    }
-    if x1 == rect.x + rect.width {
-        while x1 < width && x1 - x0 < max_w && (y0..y1).any(|y| ink(x1, y)) {
-            x1 += 1;
-        }
-    }
-    Rect { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
-}
 
 /// One record of the ops of a `Glyphs` message, with absolute coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

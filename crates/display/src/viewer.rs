@@ -74,6 +74,10 @@ pub(crate) struct Viewer {
     codecs: u32,
     /// JPEG quality for photo-like regions; `None`: everything lossless.
     quality: Option<u8>,
+    /// What the viewer's canvas holds once the planned frames are drawn (the true pixels where
+    /// it holds them lossy): equal to the framebuffer outside the dirty cells, the previous
+    /// content inside them. Damage is compared with it, so that only what changed is sent.
+    shadow: Framebuffer,
     /// Cells the viewer's canvas (after the planned frames) holds lossy.
     lossy: DirtyGrid,
     /// Cells sent lossy since the last `refine`: still changing, not refined yet.
@@ -106,6 +110,7 @@ impl Viewer {
             cache_stores: 0,
             codecs: CODEC_PNG,
             quality: None,
+            shadow: Framebuffer::new(width, height),
             lossy: DirtyGrid::new(width, height),
             lossy_fresh: DirtyGrid::new(width, height),
             refining: DirtyGrid::new(width, height),
@@ -201,6 +206,7 @@ impl Viewer {
     pub(crate) fn handle_resize(&mut self, width: u16, height: u16) {
         self.dirty = DirtyGrid::new(width, height);
         self.dirty.mark_all();
+        self.shadow = Framebuffer::new(width, height);
         self.lossy = DirtyGrid::new(width, height);
         self.lossy_fresh = DirtyGrid::new(width, height);
         self.refining = DirtyGrid::new(width, height);
@@ -245,23 +251,30 @@ impl Viewer {
             items.push(PlanItem::Message(ServerMessage::Resize { width, height }));
         }
         for (src_x, src_y, dst) in self.copies.drain(..) {
+            let _ = self.shadow.copy(src_x, src_y, dst);
             items.push(PlanItem::Message(ServerMessage::Copy { src_x, src_y, dst }));
         }
         let skip = Skip { text: self.glyphs.is_some(), photo: self.jpeg_quality().is_some() && self.refining.is_empty() };
         if let Some(cache) = &mut self.cache
             && !self.dirty.is_empty()
         {
-            let (hits, stores) = plan_cached_blocks(&mut self.dirty, &mut self.lossy, cache, skip, framebuffer, &mut items);
+            let (hits, stores) =
+                plan_cached_blocks(&mut self.dirty, &mut self.lossy, &mut self.shadow, cache, skip, framebuffer, &mut items);
             self.cache_hits += hits;
             self.cache_stores += stores;
         }
         for rect in self.dirty.take_rects() {
-            // Everything in the rectangle is sent again; lossy pieces mark their cells again.
+            // Only what differs from what the viewer has is sent (all of it where it holds
+            // lossy pixels); lossy pieces mark their cells again.
+            let target = if self.lossy.intersects(rect) { Some(rect) } else { framebuffer.changed_bounds(&self.shadow, rect) };
             self.lossy.clear_covered(rect);
-            match framebuffer.solid_colour(rect) {
-                Some(rgb) => items.push(PlanItem::Message(ServerMessage::Fill { rect, rgb })),
-                None => self.plan_rect(framebuffer, rect, &mut items),
+            if let Some(target) = target {
+                match framebuffer.solid_colour(target) {
+                    Some(rgb) => items.push(PlanItem::Message(ServerMessage::Fill { rect: target, rgb })),
+                    None => self.plan_rect(framebuffer, target, &mut items),
+                }
             }
+            self.shadow.copy_from(framebuffer, rect);
         }
         self.refining.clear();
         if std::mem::take(&mut self.cursor_pending) {
@@ -279,32 +292,29 @@ impl Viewer {
     /// text and the viewer has a glyph cache, else as one tile.
     ///
     /// Damage comes in cell-aligned bands that cut through lines of text, and a letter cut in two
-    /// is a new shape every time. So the cut looks at the rectangle grown by [`GROW`] pixels on
-    /// each side (when the margin has the same background): lines of text are then whole, and
-    /// the pieces that reach into the rectangle are sent whole too (what lies outside it is
-    /// current content, so drawing it again is always right).
+    /// is a new shape every time. So the cut, along the rectangle's own background, looks at the
+    /// rectangle grown by `GROW` pixels on each side: lines of text are then whole, and the
+    /// pieces that reach into the rectangle are sent whole too (what lies outside it is current
+    /// content, so drawing it again is always right).
     fn plan_rect(&mut self, framebuffer: &Framebuffer, rect: Rect, items: &mut Vec<PlanItem>) {
         const GROW: u16 = 32;
         let rgba = framebuffer.region(rect);
         if self.glyphs.is_some() {
-            let look = codec::look(&rgba);
-            if look.has_background() {
-                let (width, height) = framebuffer.size();
-                let (x, y) = (rect.x.saturating_sub(GROW), rect.y.saturating_sub(GROW));
-                let grown = Rect {
-                    x,
-                    y,
-                    width: (rect.x + rect.width).saturating_add(GROW).min(width) - x,
-                    height: (rect.y + rect.height).saturating_add(GROW).min(height) - y,
-                };
-                let grown_rgba = framebuffer.region(grown);
-                let grown_look = codec::look(&grown_rgba);
-                let region = if grown_look.has_background() && grown_look.mode == look.mode && !grown_look.is_photo() {
-                    (grown, grown_rgba.as_slice())
-                } else {
-                    (rect, rgba.as_slice())
-                };
-                if self.plan_glyphs(framebuffer, rect, region, look.mode, 0, items) {
+            let (width, height) = framebuffer.size();
+            let (x, y) = (rect.x.saturating_sub(GROW), rect.y.saturating_sub(GROW));
+            let grown = Rect {
+                x,
+                y,
+                width: (rect.x + rect.width).saturating_add(GROW).min(width) - x,
+                height: (rect.y + rect.height).saturating_add(GROW).min(height) - y,
+            };
+            let grown_rgba = framebuffer.region(grown);
+            // The background is the surroundings' (a typed letter next to a block cursor is
+            // mostly cursor).
+            let around = codec::look(&grown_rgba);
+            if around.has_background() && !around.is_photo() {
+                let region = (grown, grown_rgba.as_slice());
+                if self.plan_glyphs(framebuffer, rect, region, around.mode, 0, items) {
                     return;
                 }
             }
@@ -369,10 +379,8 @@ impl Viewer {
         let absolute = |piece: &Rect| Rect { x: region.x + piece.x, y: region.y + piece.y, ..*piece };
         let mut batch = GlyphBatch::default();
         for piece in pieces.glyphs.iter().filter(|p| overlaps(absolute(p), target)) {
-            // A glyph on the edge of the region is completed from the framebuffer.
-            let placed = absolute(piece);
-            let whole = glyph::complete(framebuffer, region, placed, background_word);
-            let pixels = if whole == placed { crop(rgba, width, *piece) } else { framebuffer.region(whole) };
+            let whole = absolute(piece);
+            let pixels = crop(rgba, width, *piece);
             let key = TileKey::of(whole.width, whole.height, &pixels);
             let (x, y) = (whole.x, whole.y);
             // INVARIANT: the cache has GLYPH_SLOTS (< 32768) slots, and glyph sides fit a u8.
@@ -478,6 +486,7 @@ struct Skip {
 fn plan_cached_blocks(
     dirty: &mut DirtyGrid,
     lossy: &mut DirtyGrid,
+    shadow: &mut Framebuffer,
     cache: &mut TileCache,
     skip: Skip,
     framebuffer: &Framebuffer,
@@ -524,6 +533,7 @@ fn plan_cached_blocks(
             }
             dirty.clear_block(column, row, per);
             lossy.clear_covered(rect);
+            shadow.copy_from(framebuffer, rect);
         }
     }
     (hits, stores)

@@ -52,6 +52,24 @@ impl DirtyGrid {
         }
     }
 
+    /// Keeps the first `n` dirty cells (row by row) and cleans the others.
+    pub(crate) fn keep_first(&mut self, n: usize) {
+        if self.count <= n {
+            return;
+        }
+        let mut kept = 0;
+        for cell in &mut self.cells {
+            if *cell {
+                if kept < n {
+                    kept += 1;
+                } else {
+                    *cell = false;
+                }
+            }
+        }
+        self.count = kept;
+    }
+
     /// Cleans every cell.
     pub(crate) fn clear(&mut self) {
         self.cells.iter_mut().for_each(|c| *c = false);

@@ -212,12 +212,14 @@ impl Display {
     }
 
     /// Asks for the lossless refinement of what a viewer holds lossy and that stopped changing:
-    /// its next frame resends exactly every lossy cell that was not sent lossy again since the
-    /// previous call. The caller calls it periodically (every 250 ms in the gateway) while the
-    /// viewer holds lossy cells, so a still picture becomes exact one to two periods after its
-    /// last change, and a playing video stays lossy. Returns whether there was anything to refine.
-    pub fn refine(&mut self, id: ViewerId) -> bool {
-        self.viewers.get_mut(&id).is_some_and(viewer::Viewer::refine)
+    /// its next frame resends exactly the lossy cells that were not sent lossy again since the
+    /// previous call, at most `max_cells` of them (16 × 16 pixels each; the others wait for the
+    /// next call). The caller calls it periodically (every 250 ms in the gateway, with a budget
+    /// from the link's bandwidth) while the viewer holds lossy cells, so a still picture becomes
+    /// exact from one period after its last change, and a playing video stays lossy. Returns
+    /// whether there was anything to refine.
+    pub fn refine(&mut self, id: ViewerId, max_cells: usize) -> bool {
+        self.viewers.get_mut(&id).is_some_and(|viewer| viewer.refine(max_cells))
     }
 
     /// What the server believes a viewer's glyph cache holds once the frames planned so far are

@@ -763,19 +763,19 @@ fn lossy_photos_converge_to_exact_after_refinement() {
         // call after a lossy frame refines nothing (the picture may still be changing); the
         // next one, with nothing sent lossy in between, refines everything.
         if rng.below(8) == 0 {
-            let early = display.refine(lossy.id);
+            let early = display.refine(lossy.id, usize::MAX);
             assert!(!early || lossy.deliver(&mut display), "a refinement frame");
-            let had_loss = display.refine(lossy.id);
+            let had_loss = display.refine(lossy.id, usize::MAX);
             let left = display.viewer_stats(lossy.id).expect("viewer").lossy_cells;
             assert_eq!(had_loss, left > 0);
             assert!(!had_loss || lossy.deliver(&mut display), "a refinement frame");
             lossy.check(&display, step);
             assert_eq!(display.viewer_stats(lossy.id).expect("viewer").lossy_cells, 0);
-            assert!(!display.refine(lossy.id), "nothing left to refine");
+            assert!(!display.refine(lossy.id, usize::MAX), "nothing left to refine");
         }
     }
-    display.refine(lossy.id);
-    display.refine(lossy.id);
+    display.refine(lossy.id, usize::MAX);
+    display.refine(lossy.id, usize::MAX);
     lossy.deliver(&mut display);
     lossy.check(&display, 200);
     assert!(lossy_frames > 20, "photos went lossy: {lossy_frames}");
@@ -801,8 +801,8 @@ fn a_copy_from_a_lossy_source_is_sent_as_pixels() {
     client.deliver(&mut display);
     assert!(!client.messages.iter().any(|m| matches!(m, ServerMessage::Copy { .. })));
     // Still changing: not refined yet; settled: refined.
-    assert!(!display.refine(client.id));
-    assert!(display.refine(client.id));
+    assert!(!display.refine(client.id, usize::MAX));
+    assert!(display.refine(client.id, usize::MAX));
     client.deliver(&mut display);
     client.check(&display, 0);
 }
@@ -843,7 +843,7 @@ fn a_playing_video_stays_lossy_and_a_still_photo_next_to_it_is_refined() {
         // A video frame between every refinement tick.
         display.apply(Update::Pixels { rect: video, rgba: photo(&mut rng, 256, 256) }).expect("video");
         client.deliver(&mut display);
-        display.refine(client.id);
+        display.refine(client.id, usize::MAX);
     }
     client.deliver(&mut display);
     // The still half is exact, the video half is not (and is still marked lossy).
@@ -852,8 +852,30 @@ fn a_playing_video_stays_lossy_and_a_still_photo_next_to_it_is_refined() {
     assert_ne!(pixels_of(canvas, video), pixels_of(server, video));
     assert_eq!(display.viewer_stats(client.id).expect("viewer").lossy_cells, 16 * 16);
     // The video stops: two ticks later it is exact too.
-    display.refine(client.id);
-    display.refine(client.id);
+    display.refine(client.id, usize::MAX);
+    display.refine(client.id, usize::MAX);
     client.deliver(&mut display);
+    client.check(&display, 0);
+}
+
+#[test]
+fn a_refinement_budget_spreads_the_refinement_over_several_frames() {
+    let mut rng = Rng(12);
+    let mut display = Display::new(256, 256);
+    let mut client = Client::attach_with(&mut display, 1, None, ALL_CODECS);
+    display.set_quality(client.id, Some(50));
+    client.deliver(&mut display);
+    display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width: 256, height: 256 }, rgba: photo(&mut rng, 256, 256) }).expect("photo");
+    client.deliver(&mut display);
+    assert_eq!(display.viewer_stats(client.id).expect("viewer").lossy_cells, 256);
+    assert!(!display.refine(client.id, 100), "still fresh");
+    let mut frames = 0;
+    while display.refine(client.id, 100) {
+        client.deliver(&mut display);
+        frames += 1;
+        let left = display.viewer_stats(client.id).expect("viewer").lossy_cells;
+        assert_eq!(left, 256usize.saturating_sub(100 * frames), "100 cells a frame");
+    }
+    assert_eq!(frames, 3);
     client.check(&display, 0);
 }

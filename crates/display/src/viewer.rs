@@ -140,14 +140,17 @@ impl Viewer {
         if self.codecs & CODEC_JPEG == 0 { None } else { self.quality }
     }
 
-    /// Marks for a lossless resend in the next frame every cell the viewer holds lossy that was
-    /// not sent lossy again since the previous call: what stopped changing. Returns whether
-    /// there was any. Called every few hundred milliseconds, a still picture is refined between
-    /// one and two periods after its last change, and a playing video is not refined.
-    pub(crate) fn refine(&mut self) -> bool {
+    /// Marks for a lossless resend in the next frame the cells the viewer holds lossy that were
+    /// not sent lossy again since the previous call (what stopped changing), at most
+    /// `max_cells` of them (top to bottom: the rest waits for the next call, so that a large
+    /// refinement does not hold back fresh updates on a thin link). Returns whether it marked
+    /// any. Called every few hundred milliseconds, a still picture is refined from one period
+    /// after its last change, and a playing video is not refined.
+    pub(crate) fn refine(&mut self, max_cells: usize) -> bool {
         let mut settled = self.lossy.clone();
         settled.subtract(&self.lossy_fresh);
         self.lossy_fresh.clear();
+        settled.keep_first(max_cells);
         if settled.is_empty() {
             return false;
         }

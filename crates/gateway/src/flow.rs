@@ -19,7 +19,7 @@ const TARGET_DELAY: Duration = Duration::from_millis(100);
 /// How far back the bandwidth estimate looks.
 const BANDWIDTH_SPAN: Duration = Duration::from_secs(10);
 /// Frames smaller than this say little about the bandwidth (they fit in the pipe).
-const BANDWIDTH_SAMPLE_BYTES: usize = 16 * 1024;
+const BANDWIDTH_SAMPLE_BYTES: usize = 8 * 1024;
 
 /// One viewer's flow state.
 #[derive(Debug, Default)]
@@ -126,6 +126,13 @@ impl Flow {
         })
     }
 
+    /// How many 16-pixel cells a refinement may resend at once: about 200 ms of the link (at
+    /// some 400 bytes a cell of a photo, lossless), so that fresh updates wait no longer than
+    /// that behind it; everything at once before the bandwidth is known.
+    pub(crate) fn refine_cells(&self) -> usize {
+        self.bandwidth().map_or(usize::MAX, |rate| ((rate * 0.2 / 400.0) as usize).max(16))
+    }
+
     /// Bytes sent and not yet acknowledged.
     #[cfg(test)]
     fn bytes_in_flight(&self) -> usize {
@@ -143,6 +150,7 @@ mod tests {
         let at = |ms: u64| start + Duration::from_millis(ms);
         let mut flow = Flow::default();
         assert_eq!(flow.jpeg_quality(), None, "unknown link: lossless");
+        assert_eq!(flow.refine_cells(), usize::MAX);
         // A small frame gives the bare round trip (80 ms) and no bandwidth.
         flow.on_send(1, 500, at(0));
         flow.on_ack(1, at(80));
@@ -153,6 +161,7 @@ mod tests {
         let rate = flow.bandwidth().expect("a sample");
         assert!((rate - 64_000.0).abs() < 1.0, "{rate}");
         assert_eq!(flow.jpeg_quality(), Some(50));
+        assert_eq!(flow.refine_cells(), 32, "200 ms of a 512 kbit/s link");
         // 100 kB in 85 ms: a LAN; the best recent sample wins.
         flow.on_send(3, 100_000, at(2000));
         flow.on_ack(3, at(2085));

@@ -397,7 +397,7 @@ async fn viewer_loop(
             }
             _ = tokio::time::sleep(paced), if !paced.is_zero() => {}
             _ = refine.tick(), if lossy => {
-                session.lock_display().refine(viewer);
+                session.lock_display().refine(viewer, flow.refine_cells());
             }
         }
     }

@@ -13,12 +13,15 @@
 //!   hostile RDP servers.
 //! - `control_plane`: the broker over two real x11vnc hosts (spread, drain, a killed host),
 //!   licences, session records, TOTP, the directory (slapd), refused launches, via the REST API.
+//! - `flow`: flow control per viewer through the link emulator: a slow and a fast viewer of one
+//!   session, a viewer that stops acknowledging.
 //! - `clipboard`: the clipboard both ways and the per-resource `clipboard_in` / `clipboard_out`
 //!   policy, against x11vnc and the testbed's xrdp.
 
 mod clipboard;
 mod console;
 mod control_plane;
+mod flow;
 mod gateway;
 mod health_probe;
 mod hostile;

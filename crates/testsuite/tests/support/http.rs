@@ -352,12 +352,18 @@ impl Portal {
 
     /// Upgrades `/ws?ticket=...`; `Err(status)` when the gateway answers with plain HTTP.
     pub(crate) async fn open_ws(&self, ticket: &str) -> Result<Result<Ws, u16>> {
+        self.open_ws_via(ticket, self.addr).await
+    }
+
+    /// Like [`Portal::open_ws`], with the TCP connection made to `connect` (a relay in front of
+    /// the gateway, such as the link emulator) instead of the gateway itself.
+    pub(crate) async fn open_ws_via(&self, ticket: &str, connect: SocketAddr) -> Result<Result<Ws, u16>> {
         use tungstenite::client::IntoClientRequest;
         use tungstenite::http::HeaderValue;
         let mut request = format!("wss://{}/ws?ticket={ticket}", self.addr).into_client_request()?;
         request.headers_mut().insert("Cookie", HeaderValue::from_str(&self.cookie_header())?);
         request.headers_mut().insert("Origin", HeaderValue::from_str(&self.origin())?);
-        let stream = tls_connect(self.addr).await?;
+        let stream = tls_connect(connect).await?;
         let handshake = tokio::time::timeout(HTTP_TIMEOUT, tokio_tungstenite::client_async(request, stream))
             .await
             .context("WebSocket handshake timed out")?;
@@ -405,6 +411,16 @@ impl Portal {
             Some(body.as_bytes()),
         )
         .await
+    }
+
+    /// Launch, then upgrade through `connect` (a relay in front of the gateway) and send the
+    /// ClientHello: a running viewer of `resource` on an emulated link.
+    pub(crate) async fn open_viewer_via(&self, resource: &str, connect: SocketAddr) -> Result<ViewerClient> {
+        let ticket = self.launch(resource).await?;
+        match self.open_ws_via(&ticket, connect).await? {
+            Ok(ws) => ViewerClient::start(ws).await,
+            Err(status) => bail!("the WebSocket upgrade for {resource} was refused with HTTP {status}"),
+        }
     }
 
     /// Launch, upgrade and send the ClientHello: a running viewer of `resource`.

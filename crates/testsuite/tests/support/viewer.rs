@@ -37,8 +37,10 @@ pub(crate) struct ViewerClient {
     pub(crate) hello: Option<(u16, u16, String)>,
     /// `(code, detail)` of every notice, in order.
     pub(crate) notices: Vec<(String, String)>,
-    /// `EndFrame`s received (and acknowledged).
+    /// `EndFrame`s received (and acknowledged, unless `acks` is off).
     pub(crate) frames: u32,
+    /// Whether frames are acknowledged (on, as the browser does; off: a viewer that stalls).
+    pub(crate) acks: bool,
     /// Close code and reason, once closed (`1006` if the connection just ended).
     pub(crate) closed: Option<(u16, String)>,
     /// Payload bytes of the binary messages received.
@@ -73,6 +75,7 @@ impl ViewerClient {
             hello: None,
             notices: Vec::new(),
             frames: 0,
+            acks: true,
             closed: None,
             bytes_received: 0,
             pings: 0,
@@ -195,7 +198,9 @@ impl ViewerClient {
             ServerMessage::EndFrame { seq } => {
                 self.frames += 1;
                 self.frame_complete = true;
-                self.send(ClientMessage::FrameAck { seq: *seq }).await?;
+                if self.acks {
+                    self.send(ClientMessage::FrameAck { seq: *seq }).await?;
+                }
             }
             ServerMessage::Notice { code, detail, .. } => self.notices.push((code.clone(), detail.clone())),
             ServerMessage::Tile { .. } | ServerMessage::Fill { .. } | ServerMessage::Copy { .. } => {

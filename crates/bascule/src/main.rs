@@ -117,6 +117,13 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve | Command::Demo { .. }) {
+        // Long-running: a fixed malloc mmap threshold keeps memory per session from
+        // fragmenting (bascule_gateway::malloc); re-executes once, before anything starts.
+        if let Err(error) = bascule_gateway::malloc::reexec_with_fixed_mmap_threshold() {
+            tracing::warn!(%error, "could not re-execute with a fixed malloc mmap threshold; going on with glibc's defaults");
+        }
+    }
     match cli.command {
         Command::HashPassword => {
             let mut password = String::new();

@@ -16,6 +16,7 @@ pub mod client;
 pub mod content;
 pub mod echo;
 pub mod https;
+pub mod memory;
 pub mod procs;
 pub mod quiet;
 pub mod report;

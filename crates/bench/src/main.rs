@@ -21,6 +21,19 @@ enum Commands {
     /// One scripted office workload on a real desktop, measured through the same emulated thin
     /// link for Bascule, TigerVNC's viewer and xfreerdp; prints a Markdown table.
     ThinLink(ThinLink),
+    /// The gateway's memory per live 1280×800 session (resident set growth over N sessions on
+    /// one desktop); prints a Markdown table.
+    Memory(Memory),
+}
+
+#[derive(Debug, clap::Args)]
+struct Memory {
+    /// Sessions to open (at least 2).
+    #[arg(long, default_value_t = 10)]
+    sessions: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,7 +83,15 @@ struct ThinLink {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let Commands::ThinLink(args) = cli.command;
+    // As `bascule serve` does: the in-process gateway runs with the allocator settings of the
+    // real one (bascule_gateway::malloc).
+    if let Err(error) = bascule_gateway::malloc::reexec_with_fixed_mmap_threshold() {
+        eprintln!("could not re-execute with a fixed malloc mmap threshold ({error}); going on with glibc's defaults");
+    }
+    let args = match cli.command {
+        Commands::ThinLink(args) => args,
+        Commands::Memory(args) => return memory(&args),
+    };
     let systems = args
         .systems
         .iter()
@@ -169,5 +190,19 @@ fn main() -> Result<()> {
     if temporary {
         let _ = std::fs::remove_dir_all(&work_dir);
     }
+    Ok(())
+}
+
+fn memory(args: &Memory) -> Result<()> {
+    let work_dir = std::env::temp_dir().join(format!("bascule-bench-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&work_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let result = runtime.block_on(bascule_bench::memory::run(args.sessions, &work_dir))?;
+    print!("{}", bascule_bench::memory::table(&result));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&result)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&work_dir);
     Ok(())
 }

@@ -15,6 +15,7 @@ mod console;
 mod control;
 mod flow;
 mod incidents;
+pub mod malloc;
 mod metrics;
 mod pace;
 mod report;

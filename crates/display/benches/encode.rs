@@ -1,13 +1,17 @@
 //! Encode benchmark: time and bytes for a full 1280x800 desktop frame, a typing update, and a
 //! switch back to a window seen before (screen A, screen B, A again), without and with the client
-//! tile cache.
+//! tile cache, for a viewer that decodes PNG only and for one that decodes what the browser does
+//! (PNG, JPEG and glyphs).
 //!
 //! Run with `cargo bench -p bascule-display`. It prints tables (median of many runs); it asserts
 //! nothing about speed, that belongs to the numbers it prints. It does check that every measured
 //! frame rebuilds the screen on a reference canvas.
 
 use bascule_display::{Canvas, Display, Framebuffer, Update, ViewerId};
-use bascule_proto::{Rect, ServerMessage};
+use bascule_proto::{CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG, Rect, ServerMessage};
+
+/// What the browser viewer announces.
+const BROWSER: u32 = CODEC_PNG | CODEC_JPEG | CODEC_GLYPHS;
 use std::time::{Duration, Instant};
 
 const FIXTURE: &[u8] = include_bytes!("desktop-1280x800.png");
@@ -28,6 +32,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 fn measure(
     runs: usize,
     offer: Option<u32>,
+    codecs: u32,
     mut prepare: impl FnMut(&mut Display) -> bascule_display::ViewerId,
 ) -> (Duration, usize, usize) {
     let mut times = Vec::with_capacity(runs);
@@ -44,6 +49,8 @@ fn measure(
         messages = payloads.len();
         // Check that what we measured is right: the canvas rebuilt from it equals the source.
         let mut canvas = Canvas::new(1280, 800);
+        let codecs = canvas.announce_codecs(codecs);
+        canvas.apply(&ServerMessage::Hello { version: 0, width: 1280, height: 800, codecs, max_in_flight: 2, name: String::new() }).expect("hello");
         if let Some(tiles) = offer {
             canvas.offer_cache(tiles);
             let agreed = ServerMessage::CacheAgreed { tiles: tiles.min(bascule_display::SERVER_CACHE_TILES) };
@@ -100,7 +107,7 @@ fn region(framebuffer: &Framebuffer, rect: Rect) -> Vec<u8> {
 /// Screen A is the fixture; screen B is another terminal in the same window (the text area's
 /// lines upside down: new text with the same statistics). The user shows A, switches to B, then
 /// back to A: each switch repaints the window. Returns the median figures of the three frames.
-fn switch_back(runs: usize, desktop: &Framebuffer, offer: Option<u32>) -> [Figures; 3] {
+fn switch_back(runs: usize, desktop: &Framebuffer, offer: Option<u32>, codecs: u32) -> [Figures; 3] {
     let window_a = region(desktop, WINDOW);
     let window_b = {
         let mut rgba = window_a.clone();
@@ -119,7 +126,10 @@ fn switch_back(runs: usize, desktop: &Framebuffer, offer: Option<u32>) -> [Figur
         let full = Rect { x: 0, y: 0, width: 1280, height: 800 };
         display.apply(Update::Pixels { rect: full, rgba: desktop.rgba().to_vec() }).expect("fits");
         let viewer = display.add_viewer(2);
+        display.set_codecs(viewer, codecs);
         let mut canvas = Canvas::new(1280, 800);
+        let codecs = canvas.announce_codecs(codecs);
+        canvas.apply(&ServerMessage::Hello { version: 0, width: 1280, height: 800, codecs, max_in_flight: 2, name: String::new() }).expect("hello");
         if let Some(tiles) = offer {
             canvas.offer_cache(tiles);
             let agreed = display.offer_cache(viewer, tiles).expect("first offer");
@@ -142,21 +152,34 @@ fn switch_back(runs: usize, desktop: &Framebuffer, offer: Option<u32>) -> [Figur
 
 fn main() {
     let desktop = load_fixture();
+    println!();
+    for (label, codecs) in [("PNG only", CODEC_PNG), ("PNG, JPEG and glyphs, as the browser", BROWSER)] {
+        table(&desktop, label, codecs);
+    }
+}
+
+/// One table: every frame without and with the tile cache, for a viewer that decodes `codecs`.
+fn table(desktop: &Framebuffer, label: &str, codecs: u32) {
     let full_rect = Rect { x: 0, y: 0, width: 1280, height: 800 };
     let set_desktop = |display: &mut Display| {
         display.apply(Update::Pixels { rect: full_rect, rgba: desktop.rgba().to_vec() }).expect("fits");
     };
-
-    let (full_time, full_bytes, full_messages) = measure(30, None, |display| {
-        set_desktop(display);
-        display.add_viewer(2)
-    });
-    let (full_cached_time, full_cached_bytes, full_cached_messages) = measure(30, Some(OFFER), |display| {
-        set_desktop(display);
+    let attach = |display: &mut Display, offer: Option<u32>| {
         let viewer = display.add_viewer(2);
-        display.offer_cache(viewer, OFFER);
+        display.set_codecs(viewer, codecs);
+        if let Some(tiles) = offer {
+            display.offer_cache(viewer, tiles);
+        }
         viewer
-    });
+    };
+    let full = |offer: Option<u32>| {
+        measure(30, offer, codecs, |display| {
+            set_desktop(display);
+            attach(display, offer)
+        })
+    };
+    let (full_time, full_bytes, full_messages) = full(None);
+    let (full_cached_time, full_cached_bytes, full_cached_messages) = full(Some(OFFER));
 
     // A typed character: a 7x15 glyph cell appears after the prompt, and the text cursor moves
     // one cell right (two small damage rectangles, as an X server reports them).
@@ -170,12 +193,9 @@ fn main() {
         out
     };
     let typing = |offer: Option<u32>| {
-        measure(200, offer, |display| {
+        measure(200, offer, codecs, |display| {
             set_desktop(display);
-            let viewer = display.add_viewer(2);
-            if let Some(tiles) = offer {
-                display.offer_cache(viewer, tiles);
-            }
+            let viewer = attach(display, offer);
             let first = display.take_frame(viewer).expect("first frame");
             display.handle_ack(viewer, first.seq()).expect("ack");
             display.apply(Update::Pixels { rect: Rect { x: 223, y: 615, width: 8, height: 15 }, rgba: glyph.clone() }).expect("glyph");
@@ -185,16 +205,12 @@ fn main() {
     };
     let (typing_time, typing_bytes, typing_messages) = typing(None);
     let (typing_cached_time, typing_cached_bytes, typing_cached_messages) = typing(Some(OFFER));
-    let plain = switch_back(20, &desktop, None);
-    let cached = switch_back(20, &desktop, Some(OFFER));
+    let plain = switch_back(20, desktop, None, codecs);
+    let cached = switch_back(20, desktop, Some(OFFER), codecs);
 
+    println!("Viewer decoding {label}; tile cache of {OFFER} tiles when offered.");
     println!();
-    println!("| frame (1280x800 desktop fixture)    | encode time (median) | bytes on the wire | messages |");
-    println!("|--------------------------------------|----------------------|-------------------|----------|");
-    println!("| full desktop, lossless (PNG tiles)   | {:>17.2} ms | {:>17} | {:>8} |", full_time.as_secs_f64() * 1e3, full_bytes, full_messages);
-    println!("| typing update (one character)        | {:>17.3} ms | {:>17} | {:>8} |", typing_time.as_secs_f64() * 1e3, typing_bytes, typing_messages);
-    println!();
-    println!("| frame (1280x800), tile cache of {OFFER} tiles        | encode time (median) | bytes on the wire | messages |");
+    println!("| frame (1280x800 desktop fixture)                   | encode time (median) | bytes on the wire | messages |");
     println!("|---------------------------------------------------|----------------------|-------------------|----------|");
     let row = |name: &str, time: Duration, bytes: usize, messages: usize| {
         println!("| {name:<49} | {:>17.3} ms | {bytes:>17} | {messages:>8} |", time.as_secs_f64() * 1e3);

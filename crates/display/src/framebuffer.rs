@@ -116,6 +116,11 @@ impl Framebuffer {
         out
     }
 
+    /// The pixels of one row of `width` pixels from (`x`, `y`); the caller has checked bounds.
+    pub(crate) fn row(&self, x: u16, y: u16, width: u16) -> &[u8] {
+        &self.rgba[self.row_range(x, y, width)]
+    }
+
     /// Copies `rect` of `other` (a framebuffer of the same size) into this one.
     pub(crate) fn copy_from(&mut self, other: &Framebuffer, rect: Rect) {
         if self.size() != other.size() || self.check(rect).is_err() {

@@ -27,6 +27,7 @@ mod codec;
 mod framebuffer;
 mod glyph;
 mod grid;
+mod scroll;
 mod viewer;
 
 pub use cache::{SERVER_CACHE_TILES, TileKey};

@@ -879,3 +879,41 @@ fn a_refinement_budget_spreads_the_refinement_over_several_frames() {
     assert_eq!(frames, 3);
     client.check(&display, 0);
 }
+
+#[test]
+fn a_scroll_sent_as_pixels_by_the_backend_travels_as_a_copy() {
+    // Backends without CopyRect (x11vnc polling) report a scroll as new pixels everywhere; the
+    // viewer gets one Copy and the new lines.
+    let (width, height) = (640, 480);
+    let mut rng = Rng(0x5c01);
+    let page = text_window(&mut rng, width, height, [255, 255, 255]);
+    let row_bytes = usize::from(width) * 4;
+    for codecs in [CODEC_PNG, ALL_CODECS] {
+        let mut display = Display::new(width, height);
+        let full = Rect { x: 0, y: 0, width, height };
+        display.apply(Update::Pixels { rect: full, rgba: page.clone() }).expect("page");
+        let mut client = Client::attach_with(&mut display, 1, None, codecs);
+        client.deliver(&mut display);
+        let mut without = Client::attach_with(&mut display, 1, None, codecs);
+        without.deliver(&mut display);
+        // Scroll up by three lines of 15 pixels below the title bar: new text at the bottom.
+        let mut scrolled = page.clone();
+        let (top, shift) = (20usize, 45usize);
+        scrolled.copy_within((top + shift) * row_bytes..usize::from(height) * row_bytes, top * row_bytes);
+        let fresh = text_window(&mut rng, width, height, [255, 255, 255]);
+        let bottom = usize::from(height) - shift;
+        scrolled[bottom * row_bytes..].copy_from_slice(&fresh[bottom * row_bytes..]);
+        let before = client.bytes;
+        display.apply(Update::Pixels { rect: full, rgba: scrolled }).expect("scrolled");
+        client.deliver(&mut display);
+        client.check(&display, 0);
+        let copies: Vec<_> = client.messages.iter().filter(|m| matches!(m, ServerMessage::Copy { .. })).collect();
+        assert_eq!(copies.len(), 1, "one copy: {copies:?}");
+        assert_eq!(display.viewer_stats(client.id).expect("viewer").scrolls, 1);
+        // The same frame costs far more without the copy: a viewer whose canvas is stale (its
+        // shadow says black) cannot use it.
+        let scrolled_bytes = client.bytes - before;
+        let page_bytes = without.bytes;
+        assert!(scrolled_bytes * 3 < page_bytes, "scroll {scrolled_bytes} bytes, a whole page {page_bytes} bytes (codecs {codecs})");
+    }
+}

@@ -5,6 +5,7 @@ use crate::codec::{self, Look};
 use crate::framebuffer::{CursorShape, Framebuffer};
 use crate::glyph::{self, ATLAS_MAX_WIDTH, GlyphOp};
 use crate::grid::{CELL, DirtyGrid};
+use crate::scroll;
 use bascule_proto::{CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG, GLYPH_SLOTS, Rect, ServerMessage, TileCodec};
 
 /// The smallest region sent as JPEG: below it the PNG is small anyway.
@@ -52,6 +53,8 @@ pub struct ViewerStats {
     pub lossy_tiles: u64,
     /// 16-pixel cells the viewer holds lossy now (to be refined).
     pub lossy_cells: usize,
+    /// Scrolls found in the damage and sent as a `Copy`.
+    pub scrolls: u64,
 }
 
 #[derive(Debug)]
@@ -89,6 +92,7 @@ pub(crate) struct Viewer {
     glyph_draws: u64,
     glyph_stores: u64,
     lossy_tiles: u64,
+    scrolls: u64,
 }
 
 impl Viewer {
@@ -118,6 +122,7 @@ impl Viewer {
             glyph_draws: 0,
             glyph_stores: 0,
             lossy_tiles: 0,
+            scrolls: 0,
         }
     }
 
@@ -240,6 +245,7 @@ impl Viewer {
             glyph_stores: self.glyph_stores,
             lossy_tiles: self.lossy_tiles,
             lossy_cells: self.lossy.count(),
+            scrolls: self.scrolls,
         }
     }
 
@@ -267,6 +273,16 @@ impl Viewer {
             self.cache_stores += stores;
         }
         for rect in self.dirty.take_rects() {
+            // Content that scrolled is moved on the viewer's canvas (one `Copy`) first.
+            if rect.width >= 64
+                && rect.height >= 48
+                && !self.lossy.intersects(rect)
+                && let Some((src_y, dst)) = scroll::find_scroll(&self.shadow, framebuffer, rect)
+            {
+                let _ = self.shadow.copy(rect.x, src_y, dst);
+                items.push(PlanItem::Message(ServerMessage::Copy { src_x: rect.x, src_y, dst }));
+                self.scrolls += 1;
+            }
             // Only what differs from what the viewer has is sent (all of it where it holds
             // lossy pixels); lossy pieces mark their cells again.
             let target = if self.lossy.intersects(rect) { Some(rect) } else { framebuffer.changed_bounds(&self.shadow, rect) };

@@ -17,6 +17,7 @@ fn options(server: VncServer, password: Option<&str>) -> DesktopOptions {
         password: password.map(str::to_string),
         log_dir: PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("desktop-logs"),
         rdp: None,
+        x11vnc_poll_ms: None,
     }
 }
 

@@ -231,6 +231,7 @@ pub(crate) fn start_rdp_desktop(shadow: bascule_desktop::RdpShadow) -> Desktop {
         password: None,
         log_dir: desktop_log_dir(),
         rdp: Some(shadow),
+        x11vnc_poll_ms: None,
     };
     let started = tokio::task::block_in_place(|| Desktop::start(options));
     match started {

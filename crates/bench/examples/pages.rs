@@ -24,12 +24,6 @@ fn main() -> anyhow::Result<()> {
     canvas.apply(&ServerMessage::Hello { version: 0, width: 1280, height: 800, codecs, max_in_flight: 1, name: String::new() })?;
     for page in 0..5 {
         let (w, h, rgba) = desktop.screenshot_rgba()?;
-        if page == 0 {
-            let file = std::fs::File::create("/tmp/pages-0.png")?;
-            let mut encoder = png::Encoder::new(file, w, h);
-            encoder.set_color(png::ColorType::Rgba);
-            encoder.write_header()?.write_image_data(&rgba)?;
-        }
         display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width: w as u16, height: h as u16 }, rgba })?;
         let started = std::time::Instant::now();
         let plan = display.take_frame(id).unwrap();

@@ -166,7 +166,7 @@ pub async fn run(options: &Options) -> Result<Report> {
                 };
                 SystemResult::new(
                     system,
-                    &format!("bascule-bench headless client (PNG tiles, {cache})"),
+                    &format!("bascule-bench headless client (PNG, JPEG, glyphs; {cache})"),
                     "in-process gateway; login and launch direct, wss:// through the link",
                 )
             }

@@ -215,7 +215,7 @@ impl Display {
     /// Asks for the lossless refinement of what a viewer holds lossy and that stopped changing:
     /// its next frame resends exactly the lossy cells that were not sent lossy again since the
     /// previous call, at most `max_cells` of them (16 × 16 pixels each; the others wait for the
-    /// next call). The caller calls it periodically (every 250 ms in the gateway, with a budget
+    /// next call); nothing while the previous slice has not gone out in a frame yet. The caller calls it periodically (every 250 ms in the gateway, with a budget
     /// from the link's bandwidth) while the viewer holds lossy cells, so a still picture becomes
     /// exact from one period after its last change, and a playing video stays lossy. Returns
     /// whether there was anything to refine.

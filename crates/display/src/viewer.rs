@@ -148,10 +148,15 @@ impl Viewer {
     /// Marks for a lossless resend in the next frame the cells the viewer holds lossy that were
     /// not sent lossy again since the previous call (what stopped changing), at most
     /// `max_cells` of them (top to bottom: the rest waits for the next call, so that a large
-    /// refinement does not hold back fresh updates on a thin link). Returns whether it marked
-    /// any. Called every few hundred milliseconds, a still picture is refined from one period
+    /// refinement does not hold back fresh updates on a thin link); nothing while the previous
+    /// slice waits to be planned. Returns whether it marked any. Called every few hundred milliseconds, a still picture is refined from one period
     /// after its last change, and a playing video is not refined.
     pub(crate) fn refine(&mut self, max_cells: usize) -> bool {
+        // The previous slice is not planned yet (the viewer's window is full): nothing more,
+        // so that refinement never piles up ahead of fresh updates.
+        if !self.refining.is_empty() {
+            return false;
+        }
         let mut settled = self.lossy.clone();
         settled.subtract(&self.lossy_fresh);
         self.lossy_fresh.clear();
@@ -263,7 +268,9 @@ impl Viewer {
             let _ = self.shadow.copy(src_x, src_y, dst);
             items.push(PlanItem::Message(ServerMessage::Copy { src_x, src_y, dst }));
         }
-        let skip = Skip { text: self.glyphs.is_some(), photo: self.jpeg_quality().is_some() && self.refining.is_empty() };
+        // Photo-like blocks are never kept while the link takes JPEG: new ones go lossy, those
+        // being refined go as PNG tiles (`plan_tile`).
+        let skip = Skip { text: self.glyphs.is_some(), photo: self.jpeg_quality().is_some() };
         if let Some(cache) = &mut self.cache
             && !self.dirty.is_empty()
         {

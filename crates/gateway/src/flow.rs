@@ -33,6 +33,9 @@ pub(crate) struct Flow {
     min_rtt: Option<Duration>,
     /// Bandwidth samples of large frames: (when, bytes per second).
     bandwidth: VecDeque<(Instant, f64)>,
+    /// The best sample of the last window that had any: what the link is known to carry when
+    /// nothing large was sent lately (typing only).
+    known_bandwidth: Option<f64>,
 }
 
 impl Flow {
@@ -65,6 +68,9 @@ impl Flow {
                 let transfer = round_trip.saturating_sub(self.min_rtt.unwrap_or_default()).max(Duration::from_millis(5));
                 self.bandwidth.push_back((now, sent_bytes as f64 / transfer.as_secs_f64()));
             }
+        }
+        if let Some(best) = self.bandwidth.iter().map(|&(_, rate)| rate).reduce(f64::max) {
+            self.known_bandwidth = Some(best);
         }
         while self.bandwidth.front().is_some_and(|(at, _)| now.saturating_duration_since(*at) > BANDWIDTH_SPAN) {
             self.bandwidth.pop_front();
@@ -105,9 +111,10 @@ impl Flow {
     }
 
     /// The link's bandwidth in bytes per second: the best sample of the last 10 s, from the
-    /// frames large enough to fill the pipe; `None` before any.
+    /// frames large enough to fill the pipe, or the last such figure when nothing large was
+    /// sent for longer; `None` before any.
     pub(crate) fn bandwidth(&self) -> Option<f64> {
-        self.bandwidth.iter().map(|&(_, rate)| rate).reduce(f64::max)
+        self.bandwidth.iter().map(|&(_, rate)| rate).reduce(f64::max).or(self.known_bandwidth)
     }
 
     /// The JPEG quality for photo-like regions on this link; `None` (everything lossless) on a
@@ -126,11 +133,12 @@ impl Flow {
         })
     }
 
-    /// How many 16-pixel cells a refinement may resend at once: about 200 ms of the link (at
+    /// How many 16-pixel cells a refinement may resend at once: about 100 ms of the link (at
     /// some 400 bytes a cell of a photo, lossless), so that fresh updates wait no longer than
-    /// that behind it; everything at once before the bandwidth is known.
+    /// that behind it and refinement takes at most some 40 % of the link (one slice every
+    /// 250 ms); everything at once before the bandwidth is known.
     pub(crate) fn refine_cells(&self) -> usize {
-        self.bandwidth().map_or(usize::MAX, |rate| ((rate * 0.2 / 400.0) as usize).max(16))
+        self.bandwidth().map_or(usize::MAX, |rate| ((rate * 0.1 / 400.0) as usize).max(16))
     }
 
     /// Bytes sent and not yet acknowledged.
@@ -161,7 +169,7 @@ mod tests {
         let rate = flow.bandwidth().expect("a sample");
         assert!((rate - 64_000.0).abs() < 1.0, "{rate}");
         assert_eq!(flow.jpeg_quality(), Some(50));
-        assert_eq!(flow.refine_cells(), 32, "200 ms of a 512 kbit/s link");
+        assert_eq!(flow.refine_cells(), 16, "100 ms of a 512 kbit/s link");
         // 100 kB in 85 ms: a LAN; the best recent sample wins.
         flow.on_send(3, 100_000, at(2000));
         flow.on_ack(3, at(2085));
@@ -170,6 +178,10 @@ mod tests {
         flow.on_send(4, 64_000, at(12_100));
         flow.on_ack(4, at(13_180));
         assert_eq!(flow.jpeg_quality(), Some(50));
+        // A minute of small frames (typing): the link is still known.
+        flow.on_send(5, 300, at(73_000));
+        flow.on_ack(5, at(73_080));
+        assert_eq!(flow.jpeg_quality(), Some(50), "the last known bandwidth");
     }
 
     /// A link of `rate` bytes/s and `rtt`, and a viewer sending `frame`-byte frames whenever

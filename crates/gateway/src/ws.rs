@@ -396,7 +396,8 @@ async fn viewer_loop(
                 }
             }
             _ = tokio::time::sleep(paced), if !paced.is_zero() => {}
-            _ = refine.tick(), if lossy => {
+            // Refinement only when the link has room: fresh updates go first.
+            _ = refine.tick(), if lossy && flow.may_send() => {
                 session.lock_display().refine(viewer, flow.refine_cells());
             }
         }

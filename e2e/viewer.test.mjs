@@ -47,8 +47,11 @@ test('login, open the demo desktop, and the canvas equals the X screen exactly',
   await settle(page);
   const diff = await canvasDiff(page, demo.display);
   assert.equal(diff.differing, 0, `canvas differs from the X screen: ${diff.differing} pixels, ${diff.detail}`);
-  // The picture came through the client tile cache (agreed at the handshake).
-  assert.ok(await page.evaluate(() => window.bascule.cacheTiles > 0 && window.bascule.cacheStores > 0), 'tiles were cached');
+  // The tile cache was agreed at the handshake, and the text came through the glyph cache
+  // (letters sent in an atlas and kept by slot): the exact canvas above proves the glyph path.
+  const caches = await page.evaluate(() => ({ tiles: window.bascule.cacheTiles, stores: window.bascule.glyphStores, draws: window.bascule.glyphDraws }));
+  assert.ok(caches.tiles > 0, `a tile cache was agreed: ${JSON.stringify(caches)}`);
+  assert.ok(caches.stores > 0, `glyphs were kept: ${JSON.stringify(caches)}`);
 });
 
 test('a command typed in the browser runs on the desktop', async () => {

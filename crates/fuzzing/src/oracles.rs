@@ -674,6 +674,27 @@ fn check_error(e: &DecodeError) {
     );
 }
 
+/// A `Glyphs` message on a canvas that announced glyphs and holds one in slot 0: the ops and
+/// the atlas are checked whole before anything is drawn, so a refused message changes neither
+/// the pixels nor the glyph slots; an accepted one fills every slot it stores.
+pub fn apply_glyphs(message: &ServerMessage) {
+    let mut canvas = Canvas::new(FB_WIDTH, FB_HEIGHT);
+    let codecs = canvas.announce_codecs(bascule_proto::CODEC_PNG | bascule_proto::CODEC_GLYPHS);
+    let hello = ServerMessage::Hello { version: 0, width: FB_WIDTH, height: FB_HEIGHT, codecs, max_in_flight: 2, name: String::new() };
+    canvas.apply(&hello).expect("hello");
+    let (pixels, slots) = (canvas.framebuffer().clone(), canvas.cached_glyphs());
+    match canvas.apply(message) {
+        Err(_) => {
+            assert!(canvas.framebuffer() == &pixels, "a refused Glyphs changed the canvas");
+            assert!(canvas.cached_glyphs() == slots, "a refused Glyphs changed the glyph slots");
+        }
+        Ok(()) => {
+            let filled = |s: &[Option<TileKey>]| s.iter().filter(|k| k.is_some()).count();
+            assert!(filled(&canvas.cached_glyphs()) >= filled(&slots), "an accepted Glyphs emptied a slot");
+        }
+    }
+}
+
 /// A 64x48 canvas with some content, so that copies are visible.
 fn test_canvas() -> Canvas {
     let mut canvas = Canvas::new(FB_WIDTH, FB_HEIGHT);
@@ -882,6 +903,12 @@ fn apply_to_canvas(message: &ServerMessage) {
         ServerMessage::CacheAgreed { .. }
         | ServerMessage::CacheStore { .. }
         | ServerMessage::CacheDraw { .. } => apply_cache_message(message),
+        ServerMessage::Glyphs { .. } => {
+            // Not announced: refused, nothing drawn.
+            assert!(result.is_err(), "Glyphs to a canvas that did not announce them");
+            assert!(after == &before, "a refused Glyphs changed the canvas");
+            apply_glyphs(message);
+        }
         _ => {
             assert_eq!(result, Ok(()), "{message:?}");
             assert!(after == &before, "{message:?} changed the canvas");

@@ -365,3 +365,49 @@ fn helpdesk_value_round_trips() {
         client_message(data);
     }
 }
+
+
+/// Real `Glyphs` messages, as the display engine writes them for a line of text, pass the
+/// server-message oracle (accepted on a canvas that announced glyphs), and every truncation and
+/// byte flip of them is either accepted or refused whole.
+#[test]
+fn glyph_messages_pass_the_oracle_whole_or_refused_whole() {
+    use bascule_display::{Display, Update};
+    use bascule_proto::{CODEC_GLYPHS, CODEC_PNG, Rect, ServerMessage};
+    let (w, h) = (crate::wire::FB_WIDTH, crate::wire::FB_HEIGHT);
+    let mut display = Display::new(w, h);
+    let viewer = display.add_viewer(1);
+    display.set_codecs(viewer, CODEC_PNG | CODEC_GLYPHS);
+    // White, with dark "letters": 3x5 blocks two pixels apart on two lines.
+    let rgba: Vec<u8> = (0..usize::from(w) * usize::from(h))
+        .flat_map(|i| {
+            let (x, y) = (i % usize::from(w), i / usize::from(w));
+            let ink = (y % 12 < 5) && (x % 5 < 3) && ((x / 5 + y / 12) % 3 != 0);
+            if ink { [20, 20, 20, 255] } else { [255, 255, 255, 255] }
+        })
+        .collect();
+    display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width: w, height: h }, rgba }).expect("pixels");
+    let plan = display.take_frame(viewer).expect("a frame");
+    let glyphs: Vec<Vec<u8>> =
+        plan.encode().into_iter().filter(|p| matches!(ServerMessage::decode(p), Ok(ServerMessage::Glyphs { .. }))).collect();
+    assert!(!glyphs.is_empty(), "the frame has glyphs");
+    // On a canvas that announced glyphs, the frame's messages are accepted.
+    let mut canvas = bascule_display::Canvas::new(w, h);
+    let codecs = canvas.announce_codecs(CODEC_PNG | CODEC_GLYPHS);
+    canvas.apply(&ServerMessage::Hello { version: 0, width: w, height: h, codecs, max_in_flight: 1, name: String::new() }).expect("hello");
+    for bytes in &glyphs {
+        canvas.apply(&ServerMessage::decode(bytes).expect("decodes")).expect("a real Glyphs message is accepted");
+    }
+    assert!(canvas.glyph_stores() > 0);
+    for bytes in &glyphs {
+        crate::oracles::server_message(bytes);
+        for cut in 0..bytes.len() {
+            crate::oracles::server_message(&bytes[..cut]);
+        }
+        for i in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 0x5a;
+            crate::oracles::server_message(&flipped);
+        }
+    }
+}

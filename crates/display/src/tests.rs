@@ -919,3 +919,25 @@ fn a_scroll_sent_as_pixels_by_the_backend_travels_as_a_copy() {
         assert!(scrolled_bytes * 3 < page_bytes, "scroll {scrolled_bytes} bytes, a whole page {page_bytes} bytes (codecs {codecs})");
     }
 }
+
+#[test]
+fn a_small_change_inside_a_picture_resends_the_change_not_the_picture() {
+    // A picture on a page, beside text: something small changes inside the picture (a blinking
+    // caret, a spinner). Only the change travels, not the picture it sits in.
+    let mut rng = Rng(0xb1);
+    let (width, height) = (400, 300);
+    let mut display = Display::new(width, height);
+    display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width, height }, rgba: text_window(&mut rng, width, height, [255, 255, 255]) }).expect("page");
+    let picture = Rect { x: 100, y: 60, width: 200, height: 150 };
+    display.apply(Update::Pixels { rect: picture, rgba: photo(&mut rng, picture.width, picture.height) }).expect("picture");
+    let mut client = Client::attach_with(&mut display, 1, None, ALL_CODECS);
+    client.deliver(&mut display);
+    let before = client.bytes;
+    let spinner: Vec<u8> = (0..6 * 12).flat_map(|i| if (i + i / 6) % 2 == 0 { [0, 0, 0, 255] } else { [250, 250, 250, 255] }).collect();
+    // At the picture's corner, so that the cut around it sees the page's background.
+    display.apply(Update::Pixels { rect: Rect { x: 100, y: 60, width: 6, height: 12 }, rgba: spinner }).expect("spinner");
+    client.deliver(&mut display);
+    client.check(&display, 0);
+    let bytes = client.bytes - before;
+    assert!(bytes < 400, "a 6x12 change inside a picture cost {bytes} bytes");
+}

@@ -428,9 +428,15 @@ impl Viewer {
         if !batch.ops.is_empty() {
             items.push(PlanItem::Glyphs(batch));
         }
-        for piece in pieces.large.iter().filter(|p| overlaps(absolute(p), target)) {
-            let pixels = crop(rgba, width, *piece);
-            self.plan_region(framebuffer, absolute(piece), pixels, depth + 1, items);
+        // A large piece is only needed where it covers the target: the rest of it is already
+        // right on the viewer's canvas (a blinking cursor inside a picture resends the cursor,
+        // not the picture).
+        for piece in &pieces.large {
+            if let Some(part) = intersection(absolute(piece), target) {
+                let relative = Rect { x: part.x - region.x, y: part.y - region.y, ..part };
+                let pixels = crop(rgba, width, relative);
+                self.plan_region(framebuffer, part, pixels, depth + 1, items);
+            }
         }
         true
     }
@@ -438,6 +444,16 @@ impl Viewer {
 
 /// How many times a large piece is cut again with its own background.
 const MAX_NESTING: u8 = 3;
+
+/// The pixels two rectangles share, if any.
+fn intersection(a: Rect, b: Rect) -> Option<Rect> {
+    let x0 = a.x.max(b.x);
+    let y0 = a.y.max(b.y);
+    let x1 = (u32::from(a.x) + u32::from(a.width)).min(u32::from(b.x) + u32::from(b.width));
+    let y1 = (u32::from(a.y) + u32::from(a.height)).min(u32::from(b.y) + u32::from(b.height));
+    // INVARIANT: both are inside the u16 screen.
+    (u32::from(x0) < x1 && u32::from(y0) < y1).then(|| Rect { x: x0, y: y0, width: (x1 - u32::from(x0)) as u16, height: (y1 - u32::from(y0)) as u16 })
+}
 
 /// Whether two rectangles share a pixel.
 fn overlaps(a: Rect, b: Rect) -> bool {

@@ -11,7 +11,6 @@ use crate::https::Portal;
 use anyhow::{Context, Result, bail};
 use bascule_desktop::{Desktop, DesktopOptions};
 use futures_util::{SinkExt, StreamExt};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -75,20 +74,8 @@ pub async fn run(sessions: usize, work_dir: &Path) -> Result<MemoryResult> {
     })
     .context("starting the desktop")?;
     let password = "memory-bench-password";
-    let hash = bascule_gateway::hash_password(password);
-    let data_dir = work_dir.join("gateway");
-    std::fs::create_dir_all(&data_dir)?;
-    let mut toml = format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = {}\n\n[mfa]\ntotp = \"off\"\n\n[health]\nenabled = false\n\n",
-        crate::run::toml_string(&data_dir.display().to_string())
-    );
-    for i in 0..sessions {
-        let _ = write!(toml, "[[user]]\nname = \"user{i}\"\npassword_hash = {}\nresources = [\"desk\"]\nroles = []\n\n", crate::run::toml_string(&hash));
-    }
-    let vnc = desktop.vnc_addr();
-    let _ = write!(toml, "[[resource]]\nid = \"desk\"\nname_fr = \"Bureau\"\nname_en = \"Desktop\"\nhost = \"{}\"\nport = {}\n", vnc.ip(), vnc.port());
-    let config = bascule_gateway::Config::from_toml(&toml).context("the gateway configuration")?;
-    let gateway = bascule_gateway::Gateway::bind(config).await?.start().await?;
+    let users: Vec<String> = (0..sessions).map(|i| format!("user{i}")).collect();
+    let gateway = crate::run::start_gateway_for(&work_dir.join("gateway"), desktop.vnc_addr(), &users, password).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_idle = rss()?;
 

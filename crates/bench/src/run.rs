@@ -861,7 +861,7 @@ fn shell_quote(text: &str) -> String {
 }
 
 /// A TOML basic string.
-pub(crate) fn toml_string(text: &str) -> String {
+fn toml_string(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         match c {
@@ -882,13 +882,31 @@ async fn start_gateway(
     vnc: SocketAddr,
     password: &str,
 ) -> Result<bascule_gateway::RunningGateway> {
+    start_gateway_for(data_dir, vnc, &["bench".to_owned()], password).await
+}
+
+/// A gateway on 127.0.0.1 with `users` (all with `password`, no second factor) entitled to one
+/// VNC resource (`desk`) at `vnc`; no health probes.
+pub(crate) async fn start_gateway_for(
+    data_dir: &Path,
+    vnc: SocketAddr,
+    users: &[String],
+    password: &str,
+) -> Result<bascule_gateway::RunningGateway> {
     std::fs::create_dir_all(data_dir)?;
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = {data_dir}\n\n[mfa]\ntotp = \"off\"\n\n[health]\nenabled = false\n\n\
-         [[user]]\nname = \"bench\"\npassword_hash = {hash}\nresources = [\"desk\"]\nroles = []\n\n\
-         [[resource]]\nid = \"desk\"\nname_fr = \"Bureau\"\nname_en = \"Desktop\"\nhost = {host}\nport = {port}\n",
+    let hash = toml_string(&bascule_gateway::hash_password(password));
+    let mut toml = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = {data_dir}\n\n[mfa]\ntotp = \"off\"\n\n[health]\nenabled = false\n\n",
         data_dir = toml_string(&data_dir.display().to_string()),
-        hash = toml_string(&bascule_gateway::hash_password(password)),
+    );
+    for user in users {
+        toml += &format!(
+            "[[user]]\nname = {name}\npassword_hash = {hash}\nresources = [\"desk\"]\nroles = []\n\n",
+            name = toml_string(user)
+        );
+    }
+    toml += &format!(
+        "[[resource]]\nid = \"desk\"\nname_fr = \"Bureau\"\nname_en = \"Desktop\"\nhost = {host}\nport = {port}\n",
         host = toml_string(&vnc.ip().to_string()),
         port = vnc.port(),
     );

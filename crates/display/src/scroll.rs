@@ -1,7 +1,7 @@
 //! Scroll detection: content that moved up or down inside a changed rectangle, found by hashing
 //! rows of what the viewer has and of the framebuffer, and sent as one `Copy`.
 
-use crate::cache::xxh64_pair;
+use crate::cache::{TileKey, xxh64_pair};
 use crate::framebuffer::Framebuffer;
 use bascule_proto::Rect;
 use std::collections::HashMap;
@@ -17,12 +17,13 @@ const MIN_VOTES: usize = 8;
 /// least a third of them (and [`MIN_VOTES`]). The copy spans the longest run of rows that the
 /// move explains (a title bar above a scrolled text stays out of it).
 pub(crate) fn find_scroll(before: &Framebuffer, after: &Framebuffer, rect: Rect) -> Option<(u16, Rect)> {
-    let hash = |fb: &Framebuffer, y: u16| xxh64_pair(fb.row(rect.x, y, rect.width), [0, 1])[0];
+    // Both hashes of the pair (one pass): a row is known by 128 bits.
+    let hash = |fb: &Framebuffer, y: u16| xxh64_pair(fb.row(rect.x, y, rect.width), TileKey::SEEDS);
     let plain = |fb: &Framebuffer, y: u16| {
         let row = fb.row(rect.x, y, rect.width);
         row.chunks_exact(4).all(|p| p == &row[..4])
     };
-    let mut where_before: HashMap<u64, Vec<u16>> = HashMap::new();
+    let mut where_before: HashMap<[u64; 2], Vec<u16>> = HashMap::new();
     let mut before_hashes = Vec::with_capacity(usize::from(rect.height));
     for y in rect.y..rect.y + rect.height {
         let h = hash(before, y);

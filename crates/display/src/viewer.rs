@@ -404,7 +404,7 @@ impl Viewer {
         items.push(PlanItem::Message(ServerMessage::Fill { rect: target, rgb: background }));
         let absolute = |piece: &Rect| Rect { x: region.x + piece.x, y: region.y + piece.y, ..*piece };
         let mut batch = GlyphBatch::default();
-        for piece in pieces.glyphs.iter().filter(|p| overlaps(absolute(p), target)) {
+        for piece in pieces.glyphs.iter().filter(|p| intersection(absolute(p), target).is_some()) {
             let whole = absolute(piece);
             let pixels = crop(rgba, width, *piece);
             let key = TileKey::of(whole.width, whole.height, &pixels);
@@ -453,13 +453,6 @@ fn intersection(a: Rect, b: Rect) -> Option<Rect> {
     let y1 = (u32::from(a.y) + u32::from(a.height)).min(u32::from(b.y) + u32::from(b.height));
     // INVARIANT: both are inside the u16 screen.
     (u32::from(x0) < x1 && u32::from(y0) < y1).then(|| Rect { x: x0, y: y0, width: (x1 - u32::from(x0)) as u16, height: (y1 - u32::from(y0)) as u16 })
-}
-
-/// Whether two rectangles share a pixel.
-fn overlaps(a: Rect, b: Rect) -> bool {
-    let (ax1, ay1) = (u32::from(a.x) + u32::from(a.width), u32::from(a.y) + u32::from(a.height));
-    let (bx1, by1) = (u32::from(b.x) + u32::from(b.width), u32::from(b.y) + u32::from(b.height));
-    u32::from(a.x) < bx1 && u32::from(b.x) < ax1 && u32::from(a.y) < by1 && u32::from(b.y) < ay1
 }
 
 /// The pixels of `piece` (relative to a region `width` pixels wide).

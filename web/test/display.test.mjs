@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
 import { Display } from '../static/viewer/display.js';
-import { CODEC_JPEG, CODEC_PNG, GLYPH_OPS_MAX, encodeGlyphOps } from '../static/viewer/protocol.js';
+import { CODECS_GLYPHS, CODECS_H264, CODECS_JPEG, CODECS_PNG, CODEC_JPEG, CODEC_PNG, GLYPH_OPS_MAX, VIDEO_MAX_STREAMS, encodeGlyphOps } from '../static/viewer/protocol.js';
 
 /**
  * A stub of the browser's createImageBitmap: the "PNG" bytes are [width, height, id], and a
@@ -43,24 +43,30 @@ function newBitmap(width, height, id) {
 
 const bitmap = (id) => bitmaps.find((b) => b.id === id);
 
-/** A stub canvas whose context records every drawImage of a bitmap (not of the canvas). */
+/**
+ * A stub canvas whose context records every drawImage of a bitmap (not of the canvas): `draws`
+ * with the destination corner, `calls` with every argument after the image.
+ */
 function stubCanvas(width, height) {
   const draws = [];
+  const calls = [];
   const ctx = {
     drawImage(image, ...args) {
-      if (image.id !== undefined) draws.push({ id: image.id, at: args.length === 2 ? args : args.slice(4, 6) });
+      if (image.id === undefined) return;
+      draws.push({ id: image.id, at: args.length === 2 ? args : args.slice(4, 6) });
+      calls.push({ id: image.id, args });
     },
     fillRect() {},
   };
-  return { canvas: { width, height, getContext: () => ctx }, draws };
+  return { canvas: { width, height, getContext: () => ctx }, draws, calls };
 }
 
-function newDisplay(width = 100, height = 100) {
-  const { canvas, draws } = stubCanvas(width, height);
+function newDisplay(width = 100, height = 100, options = {}) {
+  const { canvas, draws, calls } = stubCanvas(width, height);
   const errors = [];
-  const display = new Display(/** @type {any} */ (canvas), { onError: (e) => errors.push(String(e)) });
+  const display = new Display(/** @type {any} */ (canvas), { onError: (e) => errors.push(String(e)), ...options });
   const drained = () => new Promise((resolve) => display.after(resolve));
-  return { display, draws, errors, drained };
+  return { display, draws, calls, errors, drained };
 }
 
 const png = (w, h, id) => Uint8Array.of(w, h, id);
@@ -348,4 +354,321 @@ test('a message that stores nothing does not use its atlas', async () => {
   assert.deepEqual(draws.map((d) => d.at), [[0, 0], [5, 5], [7, 7]]);
   assert.ok(bitmap(91).closed);
   assert.ok(!decodes.some((d) => d.crop?.startsWith('91@')), 'nothing cut from it');
+});
+
+// ---------------------------------------------------------------------------
+// H.264 video, with a fake WebCodecs decoder (Node has no WebCodecs)
+
+/** Node has no EncodedVideoChunk either: a plain record of its init. */
+globalThis.EncodedVideoChunk ??= class {
+  constructor({ type, timestamp, data }) {
+    Object.assign(this, { type, timestamp, data: Uint8Array.from(data), byteLength: data.length });
+  }
+};
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The fake "H.264": an access unit ends with 4 bytes [tag, width, height, delay]; the decoder gives
+ * back a picture `v${tag}` of that size `delay` ms after the previous one (pictures come out in
+ * decode order, as from a real decoder). Tag ERROR makes the decoder fail on that chunk, delay
+ * NEVER makes it hang: no picture for that chunk or any later one.
+ */
+const ERROR = 0xee;
+const NEVER = 0xff;
+const SPS = [0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0x8c, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80];
+const keyUnit = (tag, w = 16, h = 16, delay = 0) => Uint8Array.of(...SPS, 0, 0, 1, 0x65, tag, w, h, delay);
+const deltaUnit = (tag, w = 16, h = 16, delay = 0) => Uint8Array.of(0, 0, 1, 0x41, tag, w, h, delay);
+
+/** Every picture the fake decoders made. */
+const frames = [];
+
+class FakeDecoder {
+  constructor(init, log) {
+    this.init = init;
+    this.log = log;
+    this.state = 'unconfigured';
+    this.configs = [];
+    this.chunks = [];
+    this.flushes = 0;
+    this.chain = Promise.resolve();
+    log.push(this);
+  }
+
+  configure(config) {
+    if (this.state === 'closed') throw new Error('InvalidStateError: configure on a closed decoder');
+    this.configs.push(config);
+    this.state = 'configured';
+  }
+
+  decode(chunk) {
+    if (this.state !== 'configured') throw new Error(`InvalidStateError: decode on a ${this.state} decoder`);
+    this.chunks.push(`${chunk.type} ${chunk.timestamp}`);
+    const [tag, width, height, delay] = chunk.data.slice(-4);
+    this.chain = this.chain.then(async () => {
+      await sleep(delay === NEVER ? 0 : delay);
+      if (delay === NEVER) this.stuck = true;
+      if (this.state === 'closed' || this.stuck) return;
+      if (tag === ERROR) {
+        this.state = 'closed';
+        this.init.error(new Error('EncodingError: the fake decoder failed'));
+        return;
+      }
+      const frame = { id: `v${tag}`, timestamp: chunk.timestamp, displayWidth: width, displayHeight: height, codedWidth: width, codedHeight: height, closed: false, close() { this.closed = true; } };
+      frames.push(frame);
+      this.init.output(frame);
+    });
+  }
+
+  flush() {
+    this.flushes++;
+    return this.chain;
+  }
+
+  close() {
+    this.state = 'closed';
+  }
+}
+
+/** A display that announced H.264, with fake decoders (`decoders`, in creation order). */
+function videoDisplay(width = 100, height = 100, options = {}) {
+  const decoders = [];
+  const d = newDisplay(width, height, { videoDecoderFactory: (init) => new FakeDecoder(init, decoders), ...options });
+  d.display.announceCodecs(CODECS_PNG | CODECS_H264);
+  return { ...d, decoders };
+}
+
+/** A Video message (what decodeServerMessage returns). */
+const video = (stream, flags, x, y, w, h, data, clips = []) => ({
+  type: 'Video', stream, key: (flags & 1) !== 0, end: (flags & 2) !== 0, x, y, w, h, clips, data,
+});
+const KEY = 1;
+const END = 2;
+const frame = (tag) => frames.find((f) => f.id === `v${tag}`);
+
+test('video: pictures are drawn in message order, however late the decoder gives them back', async () => {
+  const { display, draws, calls, errors, drained, decoders } = videoDisplay();
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(1, 16, 16, 30))); // stream 1 is slow to start
+  display.tile(20, 0, 2, 2, CODEC_PNG, png(2, 2, 2)); // a quick tile in between
+  display.video(video(2, KEY, 40, 0, 10, 8, keyUnit(3, 10, 8, 0))); // stream 2 decodes at once
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(4, 16, 16, 0)));
+  display.video(video(2, 0, 40, 0, 10, 8, deltaUnit(5, 10, 8, 5)));
+  display.fill(0, 0, 1, 1, 0, 0, 0);
+  await drained();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(draws.map((d) => d.id), ['v1', 2, 'v3', 'v4', 'v5']);
+  // Without clips: the w × h top-left of the picture, 1:1 at (x, y).
+  assert.deepEqual(calls.find((c) => c.id === 'v3').args, [0, 0, 10, 8, 40, 0, 10, 8]);
+  assert.equal(decoders.length, 2);
+  assert.deepEqual(decoders[0].configs, [{ codec: 'avc1.42c01f', optimizeForLatency: true }]);
+  assert.deepEqual(decoders[0].chunks, ['key 0', 'delta 1']);
+  assert.deepEqual(decoders[1].chunks, ['key 0', 'delta 1']);
+  assert.deepEqual(decoders.map((d) => d.flushes), [0, 0], 'never flushed while the stream goes on');
+  assert.deepEqual([display.videoFrames, display.videoStreams], [4, 2]);
+  for (const tag of [1, 3, 4, 5]) assert.ok(frame(tag).closed, `picture v${tag} closed once drawn`);
+  assert.deepEqual(decoders.map((d) => d.state), ['configured', 'configured'], 'the streams stay open');
+});
+
+test('video: the clips are the parts of the picture drawn, each 1:1 where it lies', async () => {
+  const { display, calls, errors, drained } = videoDisplay(200, 200);
+  const clips = [{ x: 50, y: 60, w: 16, h: 16 }, { x: 90, y: 84, w: 30, h: 6 }];
+  display.video(video(9, KEY, 50, 60, 70, 30, keyUnit(10, 80, 32), clips));
+  await drained();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(calls.map((c) => [c.id, ...c.args]), [
+    ['v10', 0, 0, 16, 16, 50, 60, 16, 16],
+    ['v10', 40, 24, 30, 6, 90, 84, 30, 6],
+  ]);
+  assert.equal(display.videoFrames, 1);
+});
+
+test('video: rule breaks are reported at their turn and draw, open and decode nothing', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay(100, 100);
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(20))); // stream 1 is not open
+  display.video(video(1, KEY, 0, 0, 16, 16, Uint8Array.of(0, 0, 1, 0x65, 21, 16, 16, 0))); // no SPS
+  display.video(video(1, KEY, 0, 0, 0, 16, keyUnit(22))); // an empty rectangle
+  for (let id = 1; id <= VIDEO_MAX_STREAMS; id++) display.video(video(id, KEY, 0, 0, 16, 16, keyUnit(30 + id)));
+  display.video(video(7, KEY, 0, 0, 16, 16, keyUnit(23))); // a 5th stream
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(35))); // a KEY for an open stream is fine with 4 open
+  display.video(video(2, 0, 90, 0, 16, 16, deltaUnit(24))); // outside the canvas
+  display.video(video(3, 0, 0, 90, 16, 16, deltaUnit(25))); // outside the canvas
+  display.resize(200, 100);
+  display.video(video(6, KEY, 90, 0, 16, 16, keyUnit(36))); // inside the canvas of its turn
+  display.video(video(6, 0, 90, 90, 16, 16, deltaUnit(26))); // outside it
+  display.video(video(6, 0, 184, 84, 16, 16, deltaUnit(37))); // still usable afterwards
+  await drained();
+  const expected = [
+    /stream 1 is not open/,
+    /a KEY message without an SPS/,
+    /an empty 0x16 rectangle/,
+    /stream 7 would be a 5th open stream/,
+    /a 16x16 rectangle at 90,0 outside the 100x100 canvas/,
+    /a 16x16 rectangle at 0,90 outside the 100x100 canvas/,
+    /a 16x16 rectangle at 90,90 outside the 200x100 canvas/,
+  ];
+  assert.equal(errors.length, expected.length, errors.join('\n'));
+  expected.forEach((pattern, i) => assert.match(errors[i], pattern));
+  assert.deepEqual(draws.map((d) => d.id), ['v31', 'v32', 'v33', 'v34', 'v35', 'v36', 'v37']);
+  assert.equal(decoders.length, VIDEO_MAX_STREAMS + 1, 'no decoder for a refused KEY');
+  assert.deepEqual(decoders[0].configs.length, 2, 'a KEY on an open stream reconfigures its decoder');
+  assert.deepEqual(decoders[0].chunks, ['key 0', 'key 1']);
+  assert.deepEqual(decoders[4].chunks, ['key 0', 'delta 1'], 'nothing decoded for a message outside the canvas');
+  assert.deepEqual([display.videoFrames, display.videoStreams], [7, 6]);
+  assert.ok(!frames.some((f) => ['v20', 'v21', 'v22', 'v23', 'v24', 'v25', 'v26'].includes(f.id)), 'nothing decoded for a message refused on arrival');
+});
+
+test('video: a picture smaller than its rectangle is refused and closes its stream until a KEY', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay();
+  display.video(video(4, KEY, 0, 0, 16, 16, keyUnit(100)));
+  display.video(video(4, 0, 0, 0, 16, 16, deltaUnit(101, 16, 15))); // too short
+  display.video(video(4, 0, 0, 0, 16, 16, deltaUnit(102))); // already given to the stream
+  await sleep(20);
+  display.video(video(4, 0, 0, 0, 16, 16, deltaUnit(103))); // the stream is closed
+  display.video(video(4, KEY, 0, 0, 16, 16, keyUnit(104, 17, 16)));
+  display.video(video(4, 0, 0, 0, 16, 16, deltaUnit(105, 15, 16))); // too narrow
+  await drained();
+  assert.equal(errors.length, 4, errors.join('\n'));
+  assert.match(errors[0], /a 16x15 picture for a 16x16 rectangle \(stream 4 closed\)/);
+  assert.match(errors[1], /a 16x15 picture for a 16x16 rectangle/);
+  assert.match(errors[2], /stream 4 is not open/);
+  assert.match(errors[3], /a 15x16 picture for a 16x16 rectangle/);
+  assert.deepEqual(draws.map((d) => d.id), ['v100', 'v104'], 'a larger picture is fine: its top-left is drawn');
+  for (const tag of [101, 102, 105]) assert.ok(!frame(tag) || frame(tag).closed, `picture v${tag} let go of`);
+  assert.deepEqual(decoders.map((d) => d.state), ['closed', 'closed']);
+  assert.equal(display.openStreams.size, 0);
+});
+
+test('video: without H.264 announced, a Video message is refused and no decoder is made', async () => {
+  const decoders = [];
+  const { display, draws, errors, drained } = newDisplay(100, 100, { videoDecoderFactory: (init) => new FakeDecoder(init, decoders) });
+  display.announceCodecs(CODECS_PNG | CODECS_JPEG | CODECS_GLYPHS);
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(40)));
+  await drained();
+  assert.deepEqual(draws, []);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0], /H.264 \(codec bit 3\) was not announced/);
+  assert.equal(decoders.length, 0);
+});
+
+test('video: END draws its picture (flushing the decoder), then closes the stream; END alone draws nothing', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay();
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(50)));
+  display.video(video(1, END, 0, 0, 16, 16, deltaUnit(51, 16, 16, 10)));
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(52))); // the stream is closed
+  display.video(video(2, KEY, 0, 0, 16, 16, keyUnit(53)));
+  display.video(video(2, END, 0, 0, 16, 16, new Uint8Array(0)));
+  display.video(video(2, KEY | END, 0, 0, 16, 16, keyUnit(54))); // a one-picture stream
+  await drained();
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0], /stream 1 is not open/);
+  assert.deepEqual(draws.map((d) => d.id), ['v50', 'v51', 'v53', 'v54']);
+  assert.equal(decoders.length, 3);
+  assert.deepEqual(decoders.map((d) => d.state), ['closed', 'closed', 'closed']);
+  assert.deepEqual(decoders.map((d) => d.flushes), [1, 0, 1], 'flushed only for the last picture of a stream');
+  assert.equal(display.openStreams.size, 0);
+  assert.equal(display.liveStreams.size, 0);
+  assert.deepEqual([display.videoFrames, display.videoStreams], [4, 3]);
+});
+
+test('video: a stream may be reopened by a KEY right after its END, before the END is drawn', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay();
+  display.video(video(5, KEY, 0, 0, 16, 16, keyUnit(55, 16, 16, 20)));
+  display.video(video(5, END, 0, 0, 16, 16, new Uint8Array(0)));
+  display.video(video(5, KEY, 20, 0, 16, 16, keyUnit(56)));
+  display.video(video(5, 0, 20, 0, 16, 16, deltaUnit(57)));
+  await drained();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(draws.map((d) => d.id), ['v55', 'v56', 'v57']);
+  assert.deepEqual(decoders.map((d) => d.state), ['closed', 'configured']);
+});
+
+test('video: Resize closes every open stream, at its turn', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay();
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(60, 16, 16, 15)));
+  display.video(video(2, KEY, 20, 0, 16, 16, keyUnit(61)));
+  display.resize(80, 60);
+  assert.equal(display.openStreams.size, 0, 'closed as of the Resize message');
+  assert.deepEqual(decoders.map((d) => d.state), ['configured', 'configured'], 'decoders close at the Resize turn');
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(62))); // stream 1 was closed by the Resize
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(63)));
+  await drained();
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0], /stream 1 is not open/);
+  assert.deepEqual(draws.map((d) => d.id), ['v60', 'v61', 'v63']);
+  assert.deepEqual(decoders.map((d) => d.state), ['closed', 'closed', 'configured']);
+});
+
+test('video: a decoder error fails the pictures still awaited and closes the stream until a KEY', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay();
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(70)));
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(ERROR, 16, 16, 5)));
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(71))); // already given to the failing decoder
+  await sleep(30);
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(72))); // after the error: the stream is closed
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(73)));
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(74)));
+  await drained();
+  assert.equal(errors.length, 3, errors.join('\n'));
+  assert.match(errors[0], /the decoder of stream 1 failed: Error: EncodingError/);
+  assert.match(errors[1], /the decoder of stream 1 failed/);
+  assert.match(errors[2], /stream 1 is not open/);
+  assert.deepEqual(draws.map((d) => d.id), ['v70', 'v73', 'v74']);
+  assert.deepEqual(decoders.map((d) => d.state), ['closed', 'configured']);
+  assert.deepEqual(decoders[1].chunks, ['key 0', 'delta 1']);
+});
+
+test('video: a decoder that never gives a picture back cannot stall the queue', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay(100, 100, { videoTimeoutMs: 40 });
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(80)));
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(81, 16, 16, NEVER)));
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(82)));
+  display.tile(50, 50, 2, 2, CODEC_PNG, png(2, 2, 3));
+  await drained();
+  assert.equal(errors.length, 2, errors.join('\n'));
+  for (const e of errors) assert.match(e, /no picture from the decoder of stream 1 within 40 ms/);
+  assert.deepEqual(draws.map((d) => d.id), ['v80', 3]);
+  assert.equal(decoders[0].state, 'closed');
+  assert.equal(display.openStreams.size, 0);
+});
+
+test('video: a picture the decoder skips is an error; later pictures still go to their own messages', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay();
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(85)));
+  await drained();
+  // The decoder drops chunk 1 (a real decoder may, on corrupt data) and gives chunk 2 back.
+  const decoder = decoders[0];
+  const real = decoder.decode.bind(decoder);
+  decoder.decode = (chunk) => {
+    if (chunk.timestamp === 1) {
+      decoder.chunks.push(`dropped ${chunk.timestamp}`);
+      return;
+    }
+    real(chunk);
+  };
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(86)));
+  display.video(video(1, 0, 20, 0, 16, 16, deltaUnit(87)));
+  await drained();
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0], /gave no picture for chunk 1/);
+  assert.deepEqual(draws.map((d) => d.id), ['v85', 'v87']);
+});
+
+test('video: a new connection closes every decoder, and pictures still awaited do not stall the new queue', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay();
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(90, 16, 16, NEVER)));
+  display.video(video(2, KEY, 0, 0, 16, 16, keyUnit(91, 16, 16, 10)));
+  await sleep(1);
+  display.reset();
+  assert.deepEqual(decoders.map((d) => d.state), ['closed', 'closed']);
+  assert.equal(display.codecs, 0, 'the codecs are announced again by the next hello');
+  display.announceCodecs(CODECS_PNG | CODECS_H264);
+  display.video(video(1, 0, 0, 0, 16, 16, deltaUnit(92))); // not open on this connection
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(93)));
+  await drained();
+  await sleep(20);
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0], /stream 1 is not open/);
+  assert.deepEqual(draws.map((d) => d.id), ['v93']);
+  assert.ok(!frames.some((f) => f.id === 'v91' && !f.closed), 'a picture of the old connection is let go of');
+  assert.equal(display.liveStreams.size, 1);
 });

@@ -7,6 +7,7 @@ import {
   CODEC_JPEG,
   CODEC_PNG,
   CODECS_GLYPHS,
+  CODECS_H264,
   CODECS_JPEG,
   CODECS_PNG,
   ControlState,
@@ -19,6 +20,9 @@ import {
   MAX_MESSAGE_TEXT,
   MAX_NAME,
   ProtocolError,
+  VIDEO_END,
+  VIDEO_KEY,
+  VIDEO_MAX_STREAMS,
   decodeClientMessage,
   decodeGlyphOps,
   decodeServerMessage,
@@ -72,6 +76,10 @@ const serverMessages = [
   { type: 'Glyphs', atlas: png, ops: Uint8Array.of(0x63, 0x60, 0, 0) },
   { type: 'Glyphs', atlas: new Uint8Array(0), ops: Uint8Array.of(3, 0) },
   { type: 'Glyphs', atlas: new Uint8Array(0), ops: new Uint8Array(0) },
+  { type: 'Video', stream: 0, key: true, end: false, x: 0, y: 0, w: 480, h: 272, clips: [], data: Uint8Array.of(0, 0, 0, 1, 0x67, 0x42) },
+  { type: 'Video', stream: 0xffff, key: false, end: false, x: 10, y: 20, w: 64, h: 48, clips: [{ x: 10, y: 20, w: 16, h: 16 }, { x: 58, y: 52, w: 16, h: 16 }], data: Uint8Array.of(0, 0, 1, 0x41) },
+  { type: 'Video', stream: 3, key: false, end: true, x: 1, y: 2, w: 3, h: 4, clips: [], data: new Uint8Array(0) },
+  { type: 'Video', stream: 3, key: true, end: true, x: 65535, y: 65535, w: 65535, h: 65535, clips: [{ x: 65535, y: 65535, w: 1, h: 1 }], data: Uint8Array.of(1) },
 ];
 
 const clientMessages = [
@@ -141,6 +149,8 @@ test('truncated messages are errors', () => {
       CacheAgreed: bytes.length, CacheDraw: bytes.length, CacheStore: 14,
       // atlas_len, then the atlas it announces; the ops are the rest.
       Glyphs: 5 + (msg.atlas ?? []).length,
+      // The fixed part and the clips; without END, a cut that leaves no data is an error too.
+      Video: 13 + 8 * (msg.clips ?? []).length + (msg.end ? 0 : 1),
     }[msg.type];
     assert.ok(fixedPart !== undefined, msg.type);
     for (let n = 1; n < Math.min(bytes.length, fixedPart); n++) {
@@ -222,7 +232,7 @@ test('helpdesk messages: truncated, trailing, out of range and unknown are error
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x0d, 2, 0, 0)), /read_only must be 0 or 1/);
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x0a, 0, 0, 0, 0, 9)), /trailing/);
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x0a, 0, 0, 5, 0, 0x61)), /truncated Message/);
-  assert.throws(() => decodeServerMessage(Uint8Array.of(0x12)), /unknown server message type 0x12/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x13)), /unknown server message type 0x13/);
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x88)), /unknown server message type 0x88/);
   assert.throws(() => decodeClientMessage(Uint8Array.of(0x8b)), /unknown client message type 0x8b/);
   assert.throws(() => decodeClientMessage(Uint8Array.of(0x0b)), /unknown client message type 0x0b/);
@@ -311,7 +321,7 @@ test('tile cache messages: bounds, truncation, trailing bytes and unknown codecs
   // A client type is not a server type and back; the next codes are still unknown.
   assert.throws(() => decodeServerMessage(Uint8Array.of(0x8a, 1, 0, 0, 0)), /unknown server message type 0x8a/);
   assert.throws(() => decodeClientMessage(Uint8Array.of(0x0e, 1, 0, 0, 0)), /unknown client message type 0x0e/);
-  assert.throws(() => decodeServerMessage(Uint8Array.of(0x12)), /unknown server message type 0x12/);
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x13)), /unknown server message type 0x13/);
   assert.throws(() => decodeClientMessage(Uint8Array.of(0x8b)), /unknown client message type 0x8b/);
   // Encoders refuse what decoders would.
   assert.throws(() => encodeCacheOffer(MAX_CACHE_TILES + 1), RangeError);
@@ -401,4 +411,77 @@ test('glyph ops: a record cut short, a slot ≥ 4096 and a stored side of 0, wid
   assert.throws(() => encodeGlyphOps([{ store: true, slot: 0, x: 0, y: 0, w: GLYPH_MAX_WIDTH + 1, h: 1 }]), RangeError);
   assert.throws(() => encodeGlyphOps([{ store: false, slot: 0, x: 65536, y: 0, w: 0, h: 0 }]), RangeError);
   assert.equal(GLYPH_OPS_MAX, 1 << 20);
+});
+
+// ---------------------------------------------------------------------------
+// Video (0x12): H.264 access units
+
+/** The example of the brief: stream 0x0102, KEY, (0x0506, 0x0708) 320 × 180, one 16 × 16 clip, data aa bb. */
+const VIDEO_EXAMPLE = Uint8Array.of(
+  0x12, 0x02, 0x01, 0x01, 0x06, 0x05, 0x08, 0x07, 0x40, 0x01, 0xb4, 0x00, // type, stream, flags, x, y, w, h
+  0x01, 0x06, 0x05, 0x08, 0x07, 0x10, 0x00, 0x10, 0x00, //                   clip_count, clip x, y, w, h
+  0xaa, 0xbb, //                                                             data
+);
+
+test('Video: the codec bit, the flags and the stream limit', () => {
+  assert.equal(CODECS_H264, 8);
+  assert.deepEqual([VIDEO_KEY, VIDEO_END, VIDEO_MAX_STREAMS], [1, 2, 4]);
+  const hello = encodeClientHello(1280, 800, CODECS_PNG | CODECS_JPEG | CODECS_GLYPHS | CODECS_H264);
+  assert.deepEqual([...hello], [0x81, 0, 0, 0x00, 0x05, 0x20, 0x03, 15, 0, 0, 0]);
+});
+
+test('Video: exact wire layout, both ways', () => {
+  const msg = {
+    type: 'Video', stream: 0x0102, key: true, end: false, x: 0x0506, y: 0x0708, w: 320, h: 180,
+    clips: [{ x: 0x0506, y: 0x0708, w: 16, h: 16 }], data: Uint8Array.of(0xaa, 0xbb),
+  };
+  assert.deepEqual(plain(decodeServerMessage(VIDEO_EXAMPLE)), { ...msg, data: [0xaa, 0xbb] });
+  assert.deepEqual([...encodeServerMessage(msg)], [...VIDEO_EXAMPLE]);
+  // END alone: flags 2, no clips, no data.
+  const end = Uint8Array.of(0x12, 7, 0, 2, 0, 0, 0, 0, 1, 0, 1, 0, 0);
+  assert.deepEqual(plain(decodeServerMessage(end)), { type: 'Video', stream: 7, key: false, end: true, x: 0, y: 0, w: 1, h: 1, clips: [], data: [] });
+  // KEY and END together (flags 3), data kept whole.
+  const both = decodeServerMessage(Uint8Array.of(0x12, 7, 0, 3, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0x67));
+  assert.deepEqual(plain(both), { type: 'Video', stream: 7, key: true, end: true, x: 0, y: 0, w: 1, h: 1, clips: [], data: [0, 0, 1, 0x67] });
+});
+
+test('Video: every cut of the fixed part and the clips is truncated; a cut to no data without END is an error', () => {
+  for (let n = 1; n < 21; n++) {
+    assert.throws(() => decodeServerMessage(VIDEO_EXAMPLE.subarray(0, n)), /truncated Video/, `cut at ${n}`);
+  }
+  assert.throws(() => decodeServerMessage(VIDEO_EXAMPLE.subarray(0, 21)), /Video: empty data without END/);
+  // A clip count beyond the message: truncated, whatever the flags and the rectangle.
+  assert.throws(() => decodeServerMessage(Uint8Array.of(0x12, 0, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0)), /truncated Video: clips/);
+});
+
+test('Video: unknown flag bits, empty data without END, an empty rectangle or clip, and clips outside the rectangle are errors', () => {
+  const withFlags = (flags) => Uint8Array.from([0x12, 1, 0, flags, ...VIDEO_EXAMPLE.subarray(4)]);
+  for (const flags of [0, 1, 2, 3]) assert.equal(decodeServerMessage(withFlags(flags)).type, 'Video', `flags ${flags}`);
+  for (const flags of [4, 5, 8, 0x80, 0xff]) {
+    assert.throws(() => decodeServerMessage(withFlags(flags)), /Video: unknown flags/, `flags ${flags}`);
+  }
+  for (const flags of [0, 1]) {
+    assert.throws(() => decodeServerMessage(withFlags(flags).subarray(0, 21)), /Video: empty data without END/, `flags ${flags}`);
+  }
+  assert.equal(decodeServerMessage(withFlags(2).subarray(0, 21)).type, 'Video', 'END may come without data');
+
+  /** A Video message of the rectangle (100, 50) 64 × 32 with one clip. */
+  const clipped = (cx, cy, cw, ch) =>
+    encodeServerMessage({ type: 'Video', stream: 0, key: false, end: false, x: 100, y: 50, w: 64, h: 32, clips: [{ x: cx, y: cy, w: cw, h: ch }], data: Uint8Array.of(1) });
+  for (const [cx, cy, cw, ch] of [[100, 50, 64, 32], [100, 50, 1, 1], [163, 81, 1, 1], [120, 60, 10, 10]]) {
+    assert.equal(decodeServerMessage(clipped(cx, cy, cw, ch)).type, 'Video', `clip ${cx},${cy} ${cw}x${ch}`);
+  }
+  for (const [cx, cy, cw, ch] of [[99, 50, 1, 1], [100, 49, 1, 1], [100, 50, 65, 32], [100, 50, 64, 33], [164, 50, 1, 1], [150, 70, 16, 16], [0, 0, 16, 16]]) {
+    assert.throws(() => decodeServerMessage(clipped(cx, cy, cw, ch)), /Video: clip .* outside the 64x32 rectangle at 100,50/, `clip ${cx},${cy} ${cw}x${ch}`);
+  }
+  for (const [cw, ch] of [[0, 1], [1, 0], [0, 0]]) {
+    assert.throws(() => decodeServerMessage(clipped(110, 60, cw, ch)), new RegExp(`Video: an empty ${cw}x${ch} clip at 110,60`));
+  }
+  const flat = (w, h) => encodeServerMessage({ type: 'Video', stream: 0, key: false, end: true, x: 5, y: 5, w, h, clips: [], data: new Uint8Array(0) });
+  assert.throws(() => decodeServerMessage(flat(0, 16)), /Video: an empty 0x16 rectangle/);
+  assert.throws(() => decodeServerMessage(flat(16, 0)), /Video: an empty 16x0 rectangle/);
+  // The clips are checked in absolute coordinates, without wrapping at 65,536.
+  const edge = encodeServerMessage({ type: 'Video', stream: 0, key: false, end: false, x: 65530, y: 0, w: 6, h: 1, clips: [{ x: 65535, y: 0, w: 2, h: 1 }], data: Uint8Array.of(1) });
+  assert.throws(() => decodeServerMessage(edge), /Video: clip 2x1 at 65535,0 outside/);
+  assert.throws(() => encodeServerMessage({ type: 'Video', stream: 0, key: false, end: false, x: 0, y: 0, w: 1, h: 1, clips: new Array(256).fill({ x: 0, y: 0, w: 1, h: 1 }), data: Uint8Array.of(1) }), RangeError);
 });

@@ -6,7 +6,12 @@
 use crate::cache::TileKey;
 use crate::framebuffer::Framebuffer;
 use crate::glyph::{GlyphOp, atlas_layout, read_ops};
-use bascule_proto::{CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG, ClientMessage, GLYPH_SLOTS, Rect, ServerMessage, TileCodec};
+use crate::video::VideoDecoder;
+use bascule_proto::{
+    CODEC_GLYPHS, CODEC_H264, CODEC_JPEG, CODEC_PNG, ClientMessage, GLYPH_SLOTS, Rect, ServerMessage, TileCodec, VIDEO_END,
+    VIDEO_KEY, VIDEO_MAX_STREAMS,
+};
+use std::collections::HashMap;
 
 /// Why a server message could not be drawn.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +29,9 @@ pub enum CanvasError {
     /// A `Glyphs` message breaks the glyph cache rules.
     #[error("glyphs: {0}")]
     Glyphs(String),
+    /// A `Video` message breaks the video rules, or does not decode.
+    #[error("video: {0}")]
+    Video(String),
 }
 
 /// A tile kept in a slot of the client tile cache, with the key of its pixels (computed once,
@@ -35,7 +43,7 @@ struct CachedTile {
 }
 
 /// The viewer-side canvas, and its tile cache (as the browser keeps it).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Canvas {
     framebuffer: Framebuffer,
     last_frame: Option<u32>,
@@ -51,6 +59,9 @@ pub struct Canvas {
     glyphs: Vec<Option<CachedTile>>,
     glyph_draws: u64,
     glyph_stores: u64,
+    /// The open video streams and their decoders.
+    videos: HashMap<u16, VideoDecoder>,
+    video_frames: u64,
 }
 
 impl Canvas {
@@ -67,7 +78,14 @@ impl Canvas {
             glyphs: Vec::new(),
             glyph_draws: 0,
             glyph_stores: 0,
+            videos: HashMap::new(),
+            video_frames: 0,
         }
+    }
+
+    /// Video pictures drawn so far.
+    pub fn video_frames(&self) -> u64 {
+        self.video_frames
     }
 
     /// Sets the codecs this client announces (the `codecs` of its hello; PNG is always on), as
@@ -144,9 +162,15 @@ impl Canvas {
                 self.framebuffer = Framebuffer::new(*width, *height);
                 self.cache = None;
                 self.glyphs = if self.codecs & CODEC_GLYPHS != 0 { vec![None; usize::from(GLYPH_SLOTS)] } else { Vec::new() };
+                self.videos.clear();
             }
-            // The tile cache outlives a resize: its tiles are content, not places.
-            ServerMessage::Resize { width, height } => self.framebuffer = Framebuffer::new(*width, *height),
+            // The tile cache outlives a resize: its tiles are content, not places. Video
+            // streams end.
+            ServerMessage::Resize { width, height } => {
+                self.framebuffer = Framebuffer::new(*width, *height);
+                self.videos.clear();
+            }
+            ServerMessage::Video { stream, flags, rect, clip, data } => self.draw_video(*stream, *flags, *rect, clip, data)?,
             ServerMessage::CacheAgreed { tiles } => {
                 if self.cache.is_some() {
                     return Err(CanvasError::Cache("a second CacheAgreed"));
@@ -205,6 +229,65 @@ impl Canvas {
 }
 
 impl Canvas {
+    /// Draws a `Video` message. The rules are checked before anything is decoded; a decoder
+    /// failure closes the stream (its later pictures would be wrong) and draws nothing.
+    fn draw_video(&mut self, stream: u16, flags: u8, rect: Rect, clip: &[Rect], data: &[u8]) -> Result<(), CanvasError> {
+        let error = |text: String| CanvasError::Video(text);
+        if self.codecs & CODEC_H264 == 0 {
+            return Err(error("H.264 was not announced".into()));
+        }
+        let (width, height) = self.framebuffer.size();
+        if u32::from(rect.x) + u32::from(rect.width) > u32::from(width) || u32::from(rect.y) + u32::from(rect.height) > u32::from(height) {
+            return Err(CanvasError::OutOfBounds(rect));
+        }
+        if clip.iter().any(|part| !rect.contains(*part)) {
+            return Err(error(format!("a clip outside {rect:?}")));
+        }
+        let key = flags & VIDEO_KEY != 0;
+        if key {
+            if !self.videos.contains_key(&stream) && self.videos.len() >= VIDEO_MAX_STREAMS {
+                return Err(error(format!("a {}th open stream", VIDEO_MAX_STREAMS + 1)));
+            }
+            let decoder = VideoDecoder::new().map_err(|e| error(e.to_string()))?;
+            self.videos.insert(stream, decoder);
+        } else if !self.videos.contains_key(&stream) {
+            return Err(error(format!("stream {stream} is not open")));
+        }
+        if !data.is_empty() {
+            let decoded = match self.videos.get_mut(&stream) {
+                Some(decoder) => decoder.decode(data),
+                None => return Err(error(format!("stream {stream} is not open"))),
+            };
+            let ((w, h), picture) = match decoded {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    self.videos.remove(&stream);
+                    return Err(error(e.to_string()));
+                }
+            };
+            if w < rect.width || h < rect.height {
+                self.videos.remove(&stream);
+                return Err(error(format!("{w}x{h} picture for {rect:?}")));
+            }
+            let whole = [rect];
+            let parts = if clip.is_empty() { &whole[..] } else { clip };
+            for part in parts {
+                let (dx, dy) = (usize::from(part.x - rect.x), usize::from(part.y - rect.y));
+                let mut rgba = Vec::with_capacity(usize::from(part.width) * usize::from(part.height) * 4);
+                for row in dy..dy + usize::from(part.height) {
+                    let start = (row * usize::from(w) + dx) * 4;
+                    rgba.extend_from_slice(&picture[start..start + usize::from(part.width) * 4]);
+                }
+                self.framebuffer.put(*part, &rgba).map_err(|_| CanvasError::OutOfBounds(*part))?;
+            }
+            self.video_frames += 1;
+        }
+        if flags & VIDEO_END != 0 {
+            self.videos.remove(&stream);
+        }
+        Ok(())
+    }
+
     /// Draws a `Glyphs` message: checks every record first, so that a refused message draws
     /// nothing and keeps nothing.
     fn draw_glyphs(&mut self, atlas: &[u8], ops: &[u8]) -> Result<(), CanvasError> {

@@ -28,6 +28,7 @@ mod framebuffer;
 mod glyph;
 mod grid;
 mod scroll;
+mod video;
 mod viewer;
 
 pub use cache::{SERVER_CACHE_TILES, TileKey};
@@ -209,6 +210,14 @@ impl Display {
     pub fn set_quality(&mut self, id: ViewerId, quality: Option<u8>) {
         if let Some(viewer) = self.viewers.get_mut(&id) {
             viewer.set_quality(quality);
+        }
+    }
+
+    /// Sets the bit rate (bits per second) a viewer's next H.264 streams aim at, when it decodes
+    /// H.264; the caller adapts it to the viewer's link (2 Mbit/s until then).
+    pub fn set_video_bitrate(&mut self, id: ViewerId, bitrate: u32) {
+        if let Some(viewer) = self.viewers.get_mut(&id) {
+            viewer.set_video_bitrate(bitrate);
         }
     }
 

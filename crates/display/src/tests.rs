@@ -941,3 +941,210 @@ fn a_small_change_inside_a_picture_resends_the_change_not_the_picture() {
     let bytes = client.bytes - before;
     assert!(bytes < 400, "a 6x12 change inside a picture cost {bytes} bytes");
 }
+
+const VIDEO_CODECS: u32 = ALL_CODECS | bascule_proto::CODEC_H264;
+
+/// Frame `t` of a video: a smooth pattern that moves, with a little sensor noise.
+fn video_frame(rng: &mut Rng, t: usize, width: u16, height: u16) -> Vec<u8> {
+    (0..usize::from(width) * usize::from(height))
+        .flat_map(|i| {
+            let (x, y) = (i % usize::from(width) + t * 6, i / usize::from(width) + t * 2);
+            let noise = (rng.next() % 6) as usize;
+            let wave = |v: usize, k: usize| ((v * k / 7) % 200) as u8;
+            [wave(x + noise, 3) + 20, wave(y + noise, 5) + 10, wave(x + y, 2) + 30, 255]
+        })
+        .collect()
+}
+
+/// A word typed at (x, y): eight glyphs of the small font, on white.
+fn typed(t: usize, x: u16, y: u16) -> Update {
+    let mut rgba = vec![255; 64 * 15 * 4];
+    for i in 0..8u16 {
+        blit(&mut rgba, 64, i * 8, 0, 8, &glyph((t as u8).wrapping_add(i as u8), [0, 0, 0]));
+    }
+    Update::Pixels { rect: Rect { x, y, width: 64, height: 15 }, rgba }
+}
+
+/// The canvas equals the framebuffer everywhere outside `except`.
+fn assert_exact_outside(canvas: &Framebuffer, server: &Framebuffer, except: Rect, step: usize) {
+    let (width, height) = server.size();
+    let whole = Rect { x: 0, y: 0, width, height };
+    let (a, b) = (pixels_of(canvas, whole), pixels_of(server, whole));
+    for (i, (p, q)) in a.chunks_exact(4).zip(b.chunks_exact(4)).enumerate() {
+        let (x, y) = ((i % usize::from(width)) as u16, (i / usize::from(width)) as u16);
+        let inside = x >= except.x && x < except.x + except.width && y >= except.y && y < except.y + except.height;
+        assert!(inside || p == q, "pixel ({x}, {y}) differs outside {except:?} at step {step}");
+    }
+}
+
+/// Mean absolute difference of the channels of two equal-sized pictures.
+fn mean_error(a: &[u8], b: &[u8]) -> f64 {
+    let sum: u64 = a.iter().zip(b).map(|(p, q)| u64::from(p.abs_diff(*q))).sum();
+    sum as f64 / a.len() as f64
+}
+
+#[test]
+fn a_playing_video_goes_as_h264_and_becomes_exact_once_it_stops() {
+    let mut rng = Rng(0x264);
+    let mut display = Display::new(640, 400);
+    let mut client = Client::attach_with(&mut display, 2, Some(256), VIDEO_CODECS);
+    client.deliver(&mut display);
+    let video = Rect { x: 64, y: 64, width: 320, height: 192 };
+    for t in 0..40 {
+        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        // Someone types next to it all along: that stays lossless text.
+        display.apply(typed(t, 448, 40 + (t % 4) as u16 * 16)).expect("text");
+        assert!(client.deliver(&mut display), "a frame at step {t}");
+        if t % 4 == 3 {
+            display.refine(client.id, usize::MAX);
+        }
+        assert_exact_outside(client.canvas.framebuffer(), display.framebuffer(), video, t);
+        client.check_cache(&display, t);
+    }
+    let stats = display.viewer_stats(client.id).expect("viewer");
+    assert_eq!(stats.video_streams, 1, "one stream, no flapping: {stats:?}");
+    assert!(stats.video_open && stats.video_frames >= 30, "{stats:?}");
+    assert_eq!(client.canvas.video_frames(), stats.video_frames);
+    let videos: Vec<_> = client.messages.iter().filter_map(|m| match m { ServerMessage::Video { flags, rect, .. } => Some((*flags, *rect)), _ => None }).collect();
+    assert_eq!(videos[0].0, bascule_proto::VIDEO_KEY, "the stream starts with an IDR");
+    assert!(videos[1..].iter().all(|(flags, _)| *flags == 0), "then only P-frames: {videos:?}");
+    // The region found is the video's, on whole blocks of 64 pixels.
+    assert!(videos.iter().all(|(_, rect)| *rect == video), "{videos:?}");
+    // Lossy, but close: the last picture is within a few levels of the truth.
+    let error = mean_error(&pixels_of(client.canvas.framebuffer(), video), &pixels_of(display.framebuffer(), video));
+    assert!(error > 0.0 && error < 6.0, "mean error {error}");
+    // The video stops: the refinement makes it exact, and the idle stream ends.
+    for period in 0..10 {
+        display.refine(client.id, usize::MAX);
+        client.deliver(&mut display);
+        if period >= 2 {
+            client.check(&display, 100 + period);
+        }
+    }
+    let stats = display.viewer_stats(client.id).expect("viewer");
+    assert!(!stats.video_open && stats.lossy_cells == 0, "{stats:?}");
+    assert!(matches!(client.messages.last(), Some(ServerMessage::EndFrame { .. })));
+    assert!(client.messages.iter().any(|m| matches!(m, ServerMessage::Video { flags: bascule_proto::VIDEO_END, data, .. } if data.is_empty())));
+    // The video plays again: a new stream, which starts with an IDR.
+    for t in 40..52 {
+        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        client.deliver(&mut display);
+    }
+    let stats = display.viewer_stats(client.id).expect("viewer");
+    assert_eq!(stats.video_streams, 2, "{stats:?}");
+}
+
+#[test]
+fn typing_scrolling_and_a_still_photo_never_open_a_stream() {
+    let mut rng = Rng(0x265);
+    let mut display = Display::new(640, 400);
+    let mut client = Client::attach_with(&mut display, 1, Some(256), VIDEO_CODECS);
+    display.apply(Update::Pixels { rect: Rect { x: 300, y: 100, width: 320, height: 240 }, rgba: photo(&mut rng, 320, 240) }).expect("photo");
+    let mut desktop = Desktop::new(&mut rng, &mut display, Rect { x: 10, y: 10, width: 280, height: 380 }, 2);
+    for t in 0..80 {
+        if t % 3 == 0 {
+            desktop.act(&mut rng, &mut display, 2);
+        }
+        display.apply(typed(t, 20 + (t % 8) as u16 * 8, 360)).expect("text");
+        client.deliver(&mut display);
+        client.check(&display, t);
+    }
+    let stats = display.viewer_stats(client.id).expect("viewer");
+    assert_eq!((stats.video_streams, stats.video_frames), (0, 0), "{stats:?}");
+}
+
+#[test]
+fn a_window_closed_over_a_video_ends_its_stream() {
+    let mut rng = Rng(0x266);
+    let mut display = Display::new(512, 320);
+    let mut client = Client::attach_with(&mut display, 1, None, VIDEO_CODECS);
+    let video = Rect { x: 0, y: 64, width: 256, height: 128 };
+    for t in 0..20 {
+        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        client.deliver(&mut display);
+    }
+    assert!(display.viewer_stats(client.id).expect("viewer").video_open);
+    // A text window covers the video, and someone types in it.
+    display.apply(Update::Fill { rect: Rect { x: 0, y: 0, width: 512, height: 320 }, rgb: [255, 255, 255] }).expect("window");
+    for t in 0..8 {
+        display.apply(typed(t, 16 + t as u16 * 8, 96)).expect("text");
+        client.deliver(&mut display);
+    }
+    let stats = display.viewer_stats(client.id).expect("viewer");
+    assert!(!stats.video_open, "{stats:?}");
+    let frames = stats.video_frames;
+    for t in 8..16 {
+        display.apply(typed(t, 16, 96)).expect("text");
+        client.deliver(&mut display);
+    }
+    assert_eq!(display.viewer_stats(client.id).expect("viewer").video_frames, frames, "typing is not video");
+    display.refine(client.id, usize::MAX);
+    display.refine(client.id, usize::MAX);
+    client.deliver(&mut display);
+    client.check(&display, 0);
+}
+
+#[test]
+fn a_viewer_without_h264_never_gets_video() {
+    let mut rng = Rng(0x267);
+    let mut display = Display::new(512, 320);
+    let mut client = Client::attach_with(&mut display, 1, None, ALL_CODECS);
+    let video = Rect { x: 0, y: 64, width: 256, height: 128 };
+    for t in 0..20 {
+        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        client.deliver(&mut display);
+        client.check(&display, t);
+    }
+    assert!(!client.messages.iter().any(|m| matches!(m, ServerMessage::Video { .. })));
+}
+
+#[test]
+fn the_canvas_enforces_the_video_rules() {
+    use bascule_proto::{CODEC_H264, VIDEO_END, VIDEO_KEY};
+    let mut rng = Rng(0x268);
+    let rect = Rect { x: 0, y: 0, width: 64, height: 32 };
+    let mut encoder = crate::video::VideoEncoder::new(64, 32, 500_000).expect("encoder");
+    let mut pictures = Vec::new();
+    for t in 0..3 {
+        pictures.push(encoder.encode(&video_frame(&mut rng, t, 64, 32)).expect("encoded").expect("not skipped"));
+    }
+    assert!(pictures[0].1 && !pictures[1].1 && !pictures[2].1, "IDR, then P-frames");
+    let video = |stream: u16, flags: u8, rect: Rect, clip: Vec<Rect>, data: &[u8]| ServerMessage::Video { stream, flags, rect, clip, data: data.to_vec() };
+    let new_canvas = |codecs: u32| {
+        let mut canvas = Canvas::new(128, 64);
+        canvas.announce_codecs(codecs);
+        canvas
+    };
+    // Not announced.
+    let mut canvas = new_canvas(ALL_CODECS);
+    assert!(matches!(canvas.apply(&video(1, VIDEO_KEY, rect, vec![], &pictures[0].0)), Err(CanvasError::Video(_))));
+    let mut canvas = new_canvas(CODEC_H264);
+    let black = canvas.framebuffer().clone();
+    // A P-frame of a stream that is not open; a rectangle outside the canvas; a picture smaller
+    // than the rectangle: refused, nothing drawn.
+    assert!(matches!(canvas.apply(&video(1, 0, rect, vec![], &pictures[1].0)), Err(CanvasError::Video(_))));
+    assert!(matches!(canvas.apply(&video(1, VIDEO_KEY, Rect { x: 100, ..rect }, vec![], &pictures[0].0)), Err(CanvasError::OutOfBounds(_))));
+    assert!(matches!(canvas.apply(&video(1, VIDEO_KEY, Rect { width: 80, ..rect }, vec![], &pictures[0].0)), Err(CanvasError::Video(_))));
+    assert!(canvas.framebuffer() == &black);
+    // Garbage closes the stream.
+    assert!(matches!(canvas.apply(&video(2, VIDEO_KEY, rect, vec![], &[0, 0, 0, 1, 0x65, 1, 2, 3])), Err(CanvasError::Video(_))));
+    assert!(matches!(canvas.apply(&video(2, 0, rect, vec![], &pictures[1].0)), Err(CanvasError::Video(_))));
+    // A real stream, clipped to its left half, at (64, 32).
+    let at = Rect { x: 64, y: 32, ..rect };
+    let left = Rect { width: 32, ..at };
+    canvas.apply(&video(3, VIDEO_KEY, at, vec![left], &pictures[0].0)).expect("key");
+    canvas.apply(&video(3, 0, at, vec![left], &pictures[1].0)).expect("delta");
+    assert!(pixels_of(canvas.framebuffer(), Rect { x: 96, width: 32, ..at }).iter().all(|&b| b == 0 || b == 255), "right half untouched");
+    assert!(pixels_of(canvas.framebuffer(), left).chunks_exact(4).any(|p| p[..3] != [0, 0, 0]));
+    assert_eq!(canvas.video_frames(), 2);
+    // Four streams at most.
+    for stream in 10..13 {
+        canvas.apply(&video(stream, VIDEO_KEY, rect, vec![], &pictures[0].0)).expect("another stream");
+    }
+    assert!(matches!(canvas.apply(&video(13, VIDEO_KEY, rect, vec![], &pictures[0].0)), Err(CanvasError::Video(_))));
+    // END closes; then a P-frame is refused; a Resize closes them all.
+    canvas.apply(&video(3, VIDEO_END, at, vec![], &[])).expect("end");
+    assert!(matches!(canvas.apply(&video(3, 0, at, vec![], &pictures[2].0)), Err(CanvasError::Video(_))));
+    canvas.apply(&ServerMessage::Resize { width: 128, height: 64 }).expect("resize");
+    assert!(matches!(canvas.apply(&video(10, 0, rect, vec![], &pictures[1].0)), Err(CanvasError::Video(_))));
+}

@@ -6,7 +6,11 @@ use crate::framebuffer::{CursorShape, Framebuffer};
 use crate::glyph::{self, ATLAS_MAX_WIDTH, GlyphOp};
 use crate::grid::{CELL, DirtyGrid};
 use crate::scroll;
-use bascule_proto::{CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG, GLYPH_SLOTS, Rect, ServerMessage, TileCodec};
+use crate::video::{DEFAULT_BITRATE, Motion, Stream, VideoEncoder};
+use bascule_proto::{
+    CODEC_GLYPHS, CODEC_H264, CODEC_JPEG, CODEC_PNG, GLYPH_SLOTS, Rect, ServerMessage, TileCodec, VIDEO_END, VIDEO_KEY,
+};
+use std::sync::{Arc, Mutex};
 
 /// The smallest region sent as JPEG: below it the PNG is small anyway.
 const MIN_LOSSY_PIXELS: usize = 64 * 64;
@@ -55,6 +59,13 @@ pub struct ViewerStats {
     pub lossy_cells: usize,
     /// Scrolls found in the damage and sent as a `Copy`.
     pub scrolls: u64,
+    /// H.264 video frames planned.
+    pub video_frames: u64,
+    /// H.264 streams opened.
+    pub video_streams: u64,
+    /// Whether a video stream is open (the caller keeps calling `refine`, which ends it once
+    /// it is idle).
+    pub video_open: bool,
 }
 
 #[derive(Debug)]
@@ -93,6 +104,17 @@ pub(crate) struct Viewer {
     glyph_stores: u64,
     lossy_tiles: u64,
     scrolls: u64,
+    /// Which blocks change like a video.
+    motion: Motion,
+    /// The open H.264 stream, when the viewer decodes H.264 and something plays.
+    stream: Option<Stream>,
+    /// A stream to close in the next frame (`Video` with `VIDEO_END`).
+    pending_end: Option<(u16, Rect)>,
+    next_stream: u16,
+    /// The bit rate new streams aim at.
+    video_bitrate: u32,
+    video_frames: u64,
+    video_streams: u64,
 }
 
 impl Viewer {
@@ -123,7 +145,19 @@ impl Viewer {
             glyph_stores: 0,
             lossy_tiles: 0,
             scrolls: 0,
+            motion: Motion::new(width, height),
+            stream: None,
+            pending_end: None,
+            next_stream: 1,
+            video_bitrate: DEFAULT_BITRATE,
+            video_frames: 0,
+            video_streams: 0,
         }
+    }
+
+    /// The bit rate of the next video streams (bits per second, at least 64 kbit/s).
+    pub(crate) fn set_video_bitrate(&mut self, bitrate: u32) {
+        self.video_bitrate = bitrate.max(64_000);
     }
 
     /// What the viewer decodes. Glyphs start with an empty cache; a viewer that stops announcing
@@ -134,6 +168,10 @@ impl Viewer {
             self.glyphs = None;
         } else if self.glyphs.is_none() {
             self.glyphs = Some(TileCache::new(u32::from(GLYPH_SLOTS)));
+        }
+        if codecs & CODEC_H264 == 0 {
+            self.stream = None;
+            self.pending_end = None;
         }
     }
 
@@ -152,6 +190,13 @@ impl Viewer {
     /// slice waits to be planned. Returns whether it marked any. Called every few hundred milliseconds, a still picture is refined from one period
     /// after its last change, and a playing video is not refined.
     pub(crate) fn refine(&mut self, max_cells: usize) -> bool {
+        // The refinement period is the video streams' clock: one idle for long enough ends.
+        if let Some(stream) = &mut self.stream
+            && stream.period()
+        {
+            self.pending_end = Some((stream.id, stream.rect));
+            self.stream = None;
+        }
         // The previous slice is not planned yet (the viewer's window is full): nothing more,
         // so that refinement never piles up ahead of fresh updates.
         if !self.refining.is_empty() {
@@ -225,6 +270,10 @@ impl Viewer {
         self.refining = DirtyGrid::new(width, height);
         self.copies.clear();
         self.resize_pending = Some((width, height));
+        // `Resize` closes the viewer's streams.
+        self.motion = Motion::new(width, height);
+        self.stream = None;
+        self.pending_end = None;
     }
 
     pub(crate) fn handle_ack(&mut self, seq: u32) -> Result<(), AckError> {
@@ -251,12 +300,18 @@ impl Viewer {
             lossy_tiles: self.lossy_tiles,
             lossy_cells: self.lossy.count(),
             scrolls: self.scrolls,
+            video_frames: self.video_frames,
+            video_streams: self.video_streams,
+            video_open: self.stream.is_some(),
         }
     }
 
     pub(crate) fn take_frame(&mut self, framebuffer: &Framebuffer, cursor: Option<&CursorShape>) -> Option<FramePlan> {
-        let has_work =
-            !self.dirty.is_empty() || !self.copies.is_empty() || self.cursor_pending || self.resize_pending.is_some();
+        let has_work = !self.dirty.is_empty()
+            || !self.copies.is_empty()
+            || self.cursor_pending
+            || self.resize_pending.is_some()
+            || self.pending_end.is_some();
         if !has_work || self.in_flight() >= u32::from(self.max_in_flight) {
             return None;
         }
@@ -267,6 +322,11 @@ impl Viewer {
         for (src_x, src_y, dst) in self.copies.drain(..) {
             let _ = self.shadow.copy(src_x, src_y, dst);
             items.push(PlanItem::Message(ServerMessage::Copy { src_x, src_y, dst }));
+        }
+        if self.codecs & CODEC_H264 != 0 {
+            self.plan_video(framebuffer, &mut items);
+        } else if let Some((stream, rect)) = self.pending_end.take() {
+            items.push(PlanItem::Message(end_of_stream(stream, rect)));
         }
         // Photo-like blocks are never kept while the link takes JPEG: new ones go lossy, those
         // being refined go as PNG tiles (`plan_tile`).
@@ -314,6 +374,62 @@ impl Viewer {
 }
 
 impl Viewer {
+    /// The video part of a frame: ends a stream that is idle or no longer looks like a video,
+    /// opens one where the screen moves like a video, and plans the stream's next picture when
+    /// its region changed (taking the region out of the dirty grid, and marking it lossy).
+    /// Cells being refined go lossless through the other paths instead.
+    fn plan_video(&mut self, framebuffer: &Framebuffer, items: &mut Vec<PlanItem>) {
+        if let Some((stream, rect)) = self.pending_end.take() {
+            items.push(PlanItem::Message(end_of_stream(stream, rect)));
+            // It ended idle: playing again has to show again.
+            self.motion.cool(rect, framebuffer);
+        }
+        let region = self.stream.as_ref().map(|s| s.rect);
+        // What changed on screen: refinement is not motion.
+        let mut changed = self.dirty.clone();
+        changed.subtract(&self.refining);
+        let photo = self.motion.observe(&changed, framebuffer, region);
+        // A video frame goes when the region changed and no part of it is being refined.
+        let changes = |viewer: &Viewer, rect: Rect| viewer.dirty.intersects(rect) && !viewer.refining.intersects(rect);
+        if let Some(rect) = region
+            && changes(self, rect)
+            && self.stream.as_mut().is_some_and(|s| s.changed(photo))
+        {
+            // Something else took the region's place (a window closed over the video).
+            if let Some(old) = self.stream.take() {
+                items.push(PlanItem::Message(end_of_stream(old.id, rect)));
+            }
+            self.motion.cool(rect, framebuffer);
+        }
+        if let Some(found) = self.motion.video_region(framebuffer)
+            && !self.stream.as_ref().is_some_and(|s| s.rect.contains(found))
+        {
+            if let Some(old) = self.stream.take() {
+                items.push(PlanItem::Message(end_of_stream(old.id, old.rect)));
+            }
+            // A stream that cannot start leaves the region to the other paths.
+            if let Ok(encoder) = VideoEncoder::new(found.width, found.height, self.video_bitrate) {
+                let id = self.next_stream;
+                self.next_stream = self.next_stream.wrapping_add(1);
+                self.stream = Some(Stream::new(id, found, Arc::new(Mutex::new(encoder))));
+                self.video_streams += 1;
+            }
+        }
+        let Some(rect) = self.stream.as_ref().map(|s| s.rect) else { return };
+        if !changes(self, rect) {
+            return;
+        }
+        let Some(stream) = self.stream.as_mut() else { return };
+        stream.sent_since_period = true;
+        let item = PlanItem::Video { stream: stream.id, rect, rgba: framebuffer.region(rect), encoder: Arc::clone(&stream.encoder) };
+        self.dirty.clear_covered(rect);
+        self.lossy.mark(rect);
+        self.lossy_fresh.mark(rect);
+        self.shadow.copy_from(framebuffer, rect);
+        self.video_frames += 1;
+        items.push(item);
+    }
+
     /// Plans a rectangle that is not one colour: as glyphs on a background when it looks like
     /// text and the viewer has a glyph cache, else as one tile.
     ///
@@ -440,6 +556,11 @@ impl Viewer {
         }
         true
     }
+}
+
+/// The message that closes a video stream on the viewer.
+fn end_of_stream(stream: u16, rect: Rect) -> ServerMessage {
+    ServerMessage::Video { stream, flags: VIDEO_END, rect, clip: Vec::new(), data: Vec::new() }
 }
 
 /// How many times a large piece is cut again with its own background.
@@ -582,6 +703,9 @@ enum PlanItem {
     Glyphs(GlyphBatch),
     CacheStore { slot: u32, rect: Rect, rgba: Vec<u8> },
     Cursor(CursorShape),
+    /// A picture of a video stream: encoded in plan order (the caller encodes a viewer's frames
+    /// one after the other), so the stream's encoder sees them in order.
+    Video { stream: u16, rect: Rect, rgba: Vec<u8>, encoder: Arc<Mutex<VideoEncoder>> },
 }
 
 /// The next frame for one viewer, with the pixels it needs copied out of the framebuffer.
@@ -612,6 +736,25 @@ impl FramePlan {
                     data: codec::encode_jpeg(rect.width, rect.height, &rgba, quality),
                 },
                 PlanItem::Glyphs(batch) => batch.encode(),
+                PlanItem::Video { stream, rect, rgba, encoder } => {
+                    let encoded = match encoder.lock() {
+                        Ok(mut encoder) => encoder.encode(&rgba),
+                        Err(_) => Err(crate::video::VideoError("encoder poisoned".into())),
+                    };
+                    match encoded {
+                        // Skipped by the rate control: nothing to send.
+                        Ok(None) => continue,
+                        Ok(Some((data, key))) => ServerMessage::Video {
+                            stream,
+                            flags: if key { VIDEO_KEY } else { 0 },
+                            rect,
+                            clip: Vec::new(),
+                            data,
+                        },
+                        // The exact pixels instead; the encoder starts again with an IDR.
+                        Err(_) => ServerMessage::Tile { rect, codec: TileCodec::Png, data: encode_png(rect.width, rect.height, &rgba, false) },
+                    }
+                }
                 PlanItem::CacheStore { slot, rect, rgba } => ServerMessage::CacheStore {
                     slot,
                     rect,

@@ -133,6 +133,13 @@ impl Flow {
         })
     }
 
+    /// The bit rate (bits per second) for the viewer's next H.264 streams: about 60 % of the
+    /// link, so that text and the cursor still get through while a video plays, between
+    /// 100 kbit/s and 8 Mbit/s; 2 Mbit/s before the bandwidth is known.
+    pub(crate) fn video_bitrate(&self) -> u32 {
+        self.bandwidth().map_or(2_000_000, |rate| (rate * 8.0 * 0.6).clamp(100_000.0, 8_000_000.0) as u32)
+    }
+
     /// How many 16-pixel cells a refinement may resend at once: about 100 ms of the link (at
     /// some 400 bytes a cell of a photo, lossless), so that fresh updates wait no longer than
     /// that behind it and refinement takes at most some 40 % of the link (one slice every
@@ -158,6 +165,7 @@ mod tests {
         let at = |ms: u64| start + Duration::from_millis(ms);
         let mut flow = Flow::default();
         assert_eq!(flow.jpeg_quality(), None, "unknown link: lossless");
+        assert_eq!(flow.video_bitrate(), 2_000_000);
         assert_eq!(flow.refine_cells(), usize::MAX);
         // A small frame gives the bare round trip (80 ms) and no bandwidth.
         flow.on_send(1, 500, at(0));
@@ -170,6 +178,7 @@ mod tests {
         assert!((rate - 64_000.0).abs() < 1.0, "{rate}");
         assert_eq!(flow.jpeg_quality(), Some(50));
         assert_eq!(flow.refine_cells(), 16, "100 ms of a 512 kbit/s link");
+        assert_eq!(flow.video_bitrate(), 307_200, "60 % of 512 kbit/s");
         // 100 kB in 85 ms: a LAN; the best recent sample wins.
         flow.on_send(3, 100_000, at(2000));
         flow.on_ack(3, at(2085));

@@ -3,10 +3,10 @@
 use crate::session::{Input, LiveSession, SessionEvent, SessionState, ViewerRole};
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bascule_proto::{ClientMessage, DecodeError, NoticeLevel, ServerMessage, CODEC_GLYPHS, CODEC_JPEG, CODEC_PNG, VERSION, control_state};
+use bascule_proto::{ClientMessage, DecodeError, NoticeLevel, ServerMessage, CODEC_GLYPHS, CODEC_H264, CODEC_JPEG, CODEC_PNG, VERSION, control_state};
 
 /// The codecs this gateway sends, when the viewer decodes them.
-const SERVER_CODECS: u32 = CODEC_PNG | CODEC_JPEG | CODEC_GLYPHS;
+const SERVER_CODECS: u32 = CODEC_PNG | CODEC_JPEG | CODEC_GLYPHS | CODEC_H264;
 
 /// How often what a viewer holds lossy is checked for refinement: a still picture becomes exact
 /// one to two periods after its last change (`Display::refine`).
@@ -265,7 +265,7 @@ async fn viewer_loop(
                 send(socket, state, payload).await?;
             }
         }
-        let (in_flight, lossy) = session.lock_display().viewer_stats(viewer).map_or((0, false), |s| (s.in_flight, s.lossy_cells > 0));
+        let (in_flight, lossy) = session.lock_display().viewer_stats(viewer).map_or((0, false), |s| (s.in_flight, s.lossy_cells > 0 || s.video_open));
         if in_flight == 0 {
             waiting_since = None;
         } else {
@@ -290,7 +290,9 @@ async fn viewer_loop(
                             crate::metrics::rtt(rtt.as_secs_f64());
                             session.record_rtt(rtt);
                         }
-                        session.lock_display().set_quality(viewer, flow.jpeg_quality());
+                        let mut display = session.lock_display();
+                        display.set_quality(viewer, flow.jpeg_quality());
+                        display.set_video_bitrate(viewer, flow.video_bitrate());
                     }
                     Some(ClientMessage::ControlReply { id, granted }) if shadow_token.is_none() => {
                         let answered = session.lock_control().answer(id, granted);

@@ -24,6 +24,19 @@ pub const CODEC_JPEG: u32 = 1 << 1;
 /// Codec bit for the glyph cache ([`ServerMessage::Glyphs`]).
 pub const CODEC_GLYPHS: u32 = 1 << 2;
 
+/// Codec bit for H.264 video ([`ServerMessage::Video`], lossy, refined to exact later).
+pub const CODEC_H264: u32 = 1 << 3;
+
+/// [`ServerMessage::Video`] flag: the data starts a new coded video sequence (SPS, PPS, IDR)
+/// for the stream, which the viewer opens (or resets).
+pub const VIDEO_KEY: u8 = 1;
+
+/// [`ServerMessage::Video`] flag: the stream ends after this message (whose data may be empty).
+pub const VIDEO_END: u8 = 1 << 1;
+
+/// The most video streams a viewer has open at once.
+pub const VIDEO_MAX_STREAMS: usize = 4;
+
 /// The number of glyph slots of a viewer that announced [`CODEC_GLYPHS`].
 pub const GLYPH_SLOTS: u16 = 4096;
 
@@ -114,6 +127,17 @@ pub struct Rect {
     pub width: u16,
     /// Height.
     pub height: u16,
+}
+
+impl Rect {
+    /// Whether `other` lies wholly inside this rectangle.
+    pub fn contains(&self, other: Rect) -> bool {
+        let end = |start: u16, len: u16| u32::from(start) + u32::from(len);
+        other.x >= self.x
+            && other.y >= self.y
+            && end(other.x, other.width) <= end(self.x, self.width)
+            && end(other.y, other.height) <= end(self.y, self.height)
+    }
 }
 
 /// A message from the gateway to the viewer.
@@ -261,6 +285,21 @@ pub enum ServerMessage {
         atlas: Vec<u8>,
         /// The records, raw DEFLATE.
         ops: Vec<u8>,
+    },
+    /// One H.264 access unit of video stream `stream` (`docs/protocol.md`, "Video"): the
+    /// decoded picture's top-left `rect.width × rect.height` pixels are drawn at `rect`, only
+    /// inside `clip` when it is not empty.
+    Video {
+        /// The stream (a decoder on the viewer).
+        stream: u16,
+        /// [`VIDEO_KEY`], [`VIDEO_END`].
+        flags: u8,
+        /// Where the picture goes.
+        rect: Rect,
+        /// Where it is drawn (inside `rect`); empty: all of `rect`. At most 255.
+        clip: Vec<Rect>,
+        /// Annex B byte stream; empty only with [`VIDEO_END`].
+        data: Vec<u8>,
     },
 }
 
@@ -579,6 +618,15 @@ impl ServerMessage {
                 // INVARIANT: an atlas is a PNG of at most 4,096 glyphs of 32 × 32, far below 4 GiB.
                 Writer::new(0x11, 4 + atlas.len() + ops.len()).u32(atlas.len() as u32).rest(atlas).rest(ops).finish()
             }
+            ServerMessage::Video { stream, flags, rect, clip, data } => {
+                let mut w = Writer::new(0x12, 14 + 8 * clip.len() + data.len());
+                // INVARIANT: the display core never sends more than 255 clip rectangles.
+                w.u16(*stream).u8(*flags).rect(*rect).u8(clip.len().min(255) as u8);
+                for r in clip.iter().take(255) {
+                    w.rect(*r);
+                }
+                w.rest(data).finish()
+            }
         }
     }
 
@@ -665,6 +713,28 @@ impl ServerMessage {
                 let atlas_len = r.u32()? as usize;
                 let atlas = r.take(atlas_len)?.to_vec();
                 ServerMessage::Glyphs { atlas, ops: r.rest().to_vec() }
+            }
+            0x12 => {
+                let (stream, flags, rect) = (r.u16()?, r.u8()?, r.rect()?);
+                let count = r.u8()?;
+                let mut clip = Vec::with_capacity(usize::from(count));
+                for _ in 0..count {
+                    clip.push(r.rect()?);
+                }
+                let data = r.rest().to_vec();
+                if flags & !(VIDEO_KEY | VIDEO_END) != 0 {
+                    return Err(DecodeError::InvalidValue("video flags"));
+                }
+                if rect.width == 0 || rect.height == 0 {
+                    return Err(DecodeError::InvalidValue("video rectangle"));
+                }
+                if clip.iter().any(|c| c.width == 0 || c.height == 0 || !rect.contains(*c)) {
+                    return Err(DecodeError::InvalidValue("video clip"));
+                }
+                if data.is_empty() && flags & VIDEO_END == 0 {
+                    return Err(DecodeError::InvalidValue("empty video data"));
+                }
+                ServerMessage::Video { stream, flags, rect, clip, data }
             }
             other => return Err(DecodeError::UnknownType(other)),
         };
@@ -765,6 +835,14 @@ mod tests {
             ServerMessage::Tile { rect, codec: TileCodec::Jpeg, data: vec![0xff, 0xd8] },
             ServerMessage::Glyphs { atlas: vec![1, 2, 3], ops: vec![4, 5] },
             ServerMessage::Glyphs { atlas: vec![], ops: vec![] },
+            ServerMessage::Video {
+                stream: 3,
+                flags: VIDEO_KEY,
+                rect: Rect { x: 16, y: 32, width: 320, height: 180 },
+                clip: vec![Rect { x: 16, y: 32, width: 320, height: 180 }, Rect { x: 20, y: 40, width: 1, height: 1 }],
+                data: vec![0, 0, 0, 1, 0x67],
+            },
+            ServerMessage::Video { stream: u16::MAX, flags: VIDEO_END, rect: Rect { x: 0, y: 0, width: 2, height: 2 }, clip: vec![], data: vec![] },
             ServerMessage::CacheDraw { slot: MAX_CACHE_TILES - 1, x: u16::MAX, y: u16::MAX },
         ]
     }
@@ -803,6 +881,41 @@ mod tests {
         assert_eq!(bytes, [0x83, 1, 0xe9, 0, 0, 0, 0x03, 0]);
         let bytes = ServerMessage::EndFrame { seq: 0x0102_0304 }.encode();
         assert_eq!(bytes, [0x07, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn video_layout_matches_the_document_and_bad_videos_are_refused() {
+        let video = ServerMessage::Video {
+            stream: 0x0102,
+            flags: VIDEO_KEY,
+            rect: Rect { x: 0x0506, y: 0x0708, width: 320, height: 180 },
+            clip: vec![Rect { x: 0x0506, y: 0x0708, width: 16, height: 16 }],
+            data: vec![0xaa, 0xbb],
+        };
+        let bytes = video.encode();
+        assert_eq!(
+            bytes,
+            [0x12, 2, 1, 1, 6, 5, 8, 7, 0x40, 1, 0xb4, 0, 1, 6, 5, 8, 7, 0x10, 0, 0x10, 0, 0xaa, 0xbb]
+        );
+        let with = |index: usize, value: u8| {
+            let mut b = bytes.clone();
+            b[index] = value;
+            ServerMessage::decode(&b)
+        };
+        assert_eq!(with(3, 4), Err(DecodeError::InvalidValue("video flags")));
+        let mut flat = bytes.clone();
+        flat[10..12].copy_from_slice(&[0, 0]);
+        assert_eq!(ServerMessage::decode(&flat), Err(DecodeError::InvalidValue("video rectangle")));
+        assert!(matches!(with(17, 0x11), Ok(ServerMessage::Video { clip, .. }) if clip[0].width == 17));
+        assert_eq!(with(13, 5), Err(DecodeError::InvalidValue("video clip")), "clip left of the rectangle");
+        assert_eq!(with(17, 0), Err(DecodeError::InvalidValue("video clip")), "empty clip");
+        // Empty data only ends a stream.
+        assert_eq!(ServerMessage::decode(&bytes[..21]), Err(DecodeError::InvalidValue("empty video data")));
+        let mut end = bytes[..21].to_vec();
+        end[3] = VIDEO_END;
+        assert!(matches!(ServerMessage::decode(&end), Ok(ServerMessage::Video { flags: VIDEO_END, .. })));
+        // A clip count beyond what is there.
+        assert_eq!(ServerMessage::decode(&bytes[..20]), Err(DecodeError::Truncated(0x12)));
     }
 
     #[test]
@@ -903,7 +1016,7 @@ mod tests {
         assert_eq!(ServerMessage::decode(&[0x0d, 2, 0, 0]), Err(DecodeError::InvalidValue("read-only flag")));
         assert_eq!(ServerMessage::decode(&[0x0b, 1, 0, 0, 0, 1, 0, 0xff]), Err(DecodeError::InvalidUtf8));
         // Unknown types next to the new ones; a client type is not a server type and back.
-        for kind in [0x12, 0x87, 0x88, 0xff] {
+        for kind in [0x13, 0x87, 0x88, 0xff] {
             assert_eq!(ServerMessage::decode(&[kind]), Err(DecodeError::UnknownType(kind)));
         }
         for kind in [0x8b, 0x0a, 0x0b, 0x00] {

@@ -17,11 +17,19 @@
  * atlas decoded and cut into one ImageBitmap per stored glyph; at its turn the message
  * is checked whole against the slots (`this.glyphCache`) and the canvas, then every record
  * is drawn (and every stored glyph kept), or, if anything is wrong, nothing at all.
+ *
+ * And so does H.264 video (`Video`, video.js): on arrival a message is checked against the open
+ * streams and its access unit given to its stream's decoder; at its turn, once the decoder has
+ * given its picture back, the picture is drawn (within its clip rectangles). Stream bookkeeping
+ * (which streams are open, the canvas size they are checked against) follows message arrival,
+ * which is message order; decoders are closed at the turn of the message that closes them (`END`,
+ * `Resize`), after every earlier picture was drawn.
  */
 
-import { CODEC_JPEG, CODEC_PNG, GLYPH_OPS_MAX, decodeGlyphOps } from './protocol.js';
+import { CODECS_H264, CODEC_JPEG, CODEC_PNG, GLYPH_OPS_MAX, VIDEO_MAX_STREAMS, decodeGlyphOps } from './protocol.js';
 import { GlyphCache, GlyphCacheError, inflateRaw } from './glyphcache.js';
 import { TileCache } from './tilecache.js';
+import { VIDEO_OUTPUT_TIMEOUT_MS, VideoError, VideoStream, avcCodecString, webCodecsDecoder } from './video.js';
 
 /** @type {ImageBitmapOptions} */
 const BITMAP_OPTIONS = { premultiplyAlpha: 'none', colorSpaceConversion: 'none' };
@@ -34,13 +42,16 @@ const TILE_TYPES = { [CODEC_PNG]: 'image/png', [CODEC_JPEG]: 'image/jpeg' };
  *   `slot` is null for a Tile, the slot to keep it in for a CacheStore
  * @typedef {{kind: 'fill', x: number, y: number, w: number, h: number, color: string}} FillOp
  * @typedef {{kind: 'copy', sx: number, sy: number, w: number, h: number, dx: number, dy: number}} CopyOp
- * @typedef {{kind: 'resize', w: number, h: number}} ResizeOp
+ * @typedef {{kind: 'resize', w: number, h: number, streams: VideoStream[]}} ResizeOp
+ *   `streams`: the video streams the Resize closed, whose decoders close at its turn
  * @typedef {{kind: 'call', fn: () => void}} CallOp
  * @typedef {{kind: 'cacheAgreed', tiles: number}} CacheAgreedOp
  * @typedef {{kind: 'cacheDraw', slot: number, x: number, y: number}} CacheDrawOp
  * @typedef {{kind: 'glyphs', promise: Promise<void>, ready: boolean, decoded: DecodedGlyphs | null, error: unknown}} GlyphsOp
  *   `decoded` once the message is decoded, `error` if it could not be
- * @typedef {TileOp | FillOp | CopyOp | ResizeOp | CallOp | CacheAgreedOp | CacheDrawOp | GlyphsOp} Op
+ * @typedef {{kind: 'video', stream: VideoStream | null, x: number, y: number, w: number, h: number, clips: import('./protocol.js').Rect[], end: boolean, promise: Promise<void>, ready: boolean, frame: VideoFrame | null, failed: boolean, error: unknown}} VideoOp
+ *   `stream` null when the message was refused on arrival (`failed`); `frame` once decoded (null: nothing to draw)
+ * @typedef {TileOp | FillOp | CopyOp | ResizeOp | CallOp | CacheAgreedOp | CacheDrawOp | GlyphsOp | VideoOp} Op
  *
  * @typedef {object} DecodedGlyphs
  * @property {import('./protocol.js').GlyphRecord[]} records
@@ -51,6 +62,9 @@ const TILE_TYPES = { [CODEC_PNG]: 'image/png', [CODEC_JPEG]: 'image/jpeg' };
  * @typedef {object} DisplayOptions
  * @property {(width: number, height: number) => void} [onResize]
  * @property {(error: unknown) => void} [onError]
+ * @property {import('./video.js').VideoDecoderFactory} [videoDecoderFactory] makes the decoder of
+ *   each video stream (default: WebCodecs' `new VideoDecoder(init)`)
+ * @property {number} [videoTimeoutMs] how long a video picture may take (default 5 s)
  */
 
 export class Display {
@@ -79,6 +93,21 @@ export class Display {
     this.cache = new TileCache((bitmap) => bitmap.close());
     /** @type {GlyphCache<ImageBitmap>} the glyph cache of this connection */
     this.glyphCache = new GlyphCache((bitmap) => bitmap.close());
+    /** The codecs announced in this connection's ClientHello (`announceCodecs`). */
+    this.codecs = 0;
+    this.videoDecoderFactory = options.videoDecoderFactory ?? webCodecsDecoder;
+    this.videoTimeoutMs = options.videoTimeoutMs ?? VIDEO_OUTPUT_TIMEOUT_MS;
+    /** @type {Map<number, VideoStream>} the open video streams by id, as of the last message received */
+    this.openStreams = new Map();
+    /** @type {Set<VideoStream>} every stream whose decoder is not closed yet (open, or closing at a later turn) */
+    this.liveStreams = new Set();
+    /** Video messages whose picture was drawn, since the page loaded. */
+    this.videoFrames = 0;
+    /** KEY messages accepted (video streams started or restarted), since the page loaded. */
+    this.videoStreams = 0;
+    /** The canvas size as of the last message received (a Resize sets it on arrival). */
+    this.incomingWidth = canvas.width;
+    this.incomingHeight = canvas.height;
     this.resetContextState();
   }
 
@@ -130,6 +159,14 @@ export class Display {
     this.cache.offer(tiles);
   }
 
+  /**
+   * Record the codecs just announced in the ClientHello (a new connection).
+   * @param {number} codecs
+   */
+  announceCodecs(codecs) {
+    this.codecs = codecs;
+  }
+
   /** Queue the CacheAgreed answer. @param {number} tiles */
   cacheAgreed(tiles) {
     this.push({ kind: 'cacheAgreed', tiles });
@@ -154,6 +191,82 @@ export class Display {
       },
     );
     this.push(op);
+  }
+
+  /**
+   * Queue a Video message: it is checked against the open streams and the canvas, and its access
+   * unit given to the stream's decoder now; its picture is drawn at its turn. A message that breaks
+   * a rule is reported at its turn and draws nothing (and opens, closes or decodes nothing); one
+   * whose picture fails to decode, or is smaller than its rectangle, also closes its stream.
+   * @param {import('./protocol.js').VideoMsg} msg
+   */
+  video(msg) {
+    const { x, y, w, h, clips, end } = msg;
+    /** @type {VideoOp} */
+    const op = { kind: 'video', stream: null, x, y, w, h, clips, end, promise: Promise.resolve(), ready: true, frame: null, failed: false, error: null };
+    try {
+      const stream = this.videoStream(msg);
+      op.stream = stream;
+      if (end) this.openStreams.delete(msg.stream); // a KEY for this id now opens a new stream
+      if (msg.data.length > 0) {
+        op.ready = false;
+        op.promise = stream.decode(msg.key, msg.data, end, w, h).then(
+          (frame) => {
+            op.frame = frame;
+            op.ready = true;
+          },
+          (err) => {
+            op.failed = true;
+            op.error = err;
+            op.ready = true;
+          },
+        );
+      }
+    } catch (err) {
+      op.failed = true;
+      op.error = err;
+    }
+    this.push(op);
+  }
+
+  /**
+   * The stream a Video message belongs to, after the checks that need no picture; a KEY opens or
+   * reconfigures it.
+   * @param {import('./protocol.js').VideoMsg} msg
+   * @returns {VideoStream}
+   */
+  videoStream(msg) {
+    const id = msg.stream;
+    if ((this.codecs & CODECS_H264) === 0) throw new VideoError('Video: H.264 (codec bit 3) was not announced');
+    const { x, y, w, h } = msg;
+    if (w === 0 || h === 0) throw new VideoError(`Video: an empty ${w}x${h} rectangle`);
+    // Against the canvas of this message's turn, known now: nothing outside it is decoded.
+    if (x + w > this.incomingWidth || y + h > this.incomingHeight) {
+      throw new VideoError(`Video: a ${w}x${h} rectangle at ${x},${y} outside the ${this.incomingWidth}x${this.incomingHeight} canvas`);
+    }
+    let stream = this.openStreams.get(id);
+    if (!msg.key) {
+      if (!stream) throw new VideoError(`Video: stream ${id} is not open`);
+      return stream;
+    }
+    const codec = avcCodecString(msg.data);
+    if (!stream) {
+      if (this.openStreams.size >= VIDEO_MAX_STREAMS) {
+        throw new VideoError(`Video: stream ${id} would be a ${VIDEO_MAX_STREAMS + 1}th open stream`);
+      }
+      stream = new VideoStream(id, this.videoDecoderFactory, (s) => this.streamClosed(s), this.videoTimeoutMs);
+      this.openStreams.set(id, stream);
+      this.liveStreams.add(stream);
+    }
+    stream.configure(codec); // a decoder that fails to configure closes its stream
+    this.videoStreams++;
+    return stream;
+  }
+
+  /** @param {VideoStream} stream */
+  streamClosed(stream) {
+    this.liveStreams.delete(stream);
+    if (this.openStreams.get(stream.id) === stream) this.openStreams.delete(stream.id);
   }
 
   /**
@@ -200,9 +313,17 @@ export class Display {
     this.push({ kind: 'copy', sx, sy, w, h, dx, dy });
   }
 
-  /** Set the canvas size (this clears it). @param {number} w @param {number} h */
+  /**
+   * Set the canvas size (this clears it). Every open video stream is closed: from now on, only a
+   * KEY opens one; their decoders close at the Resize's turn, once their pictures are drawn.
+   * @param {number} w @param {number} h
+   */
   resize(w, h) {
-    this.push({ kind: 'resize', w, h });
+    this.incomingWidth = w;
+    this.incomingHeight = h;
+    const streams = [...this.openStreams.values()];
+    this.openStreams.clear();
+    this.push({ kind: 'resize', w, h, streams });
   }
 
   /** Run `fn` once every update queued before it has been drawn. @param {() => void} fn */
@@ -210,11 +331,16 @@ export class Display {
     this.push({ kind: 'call', fn });
   }
 
-  /** Drop every queued update, the tile cache and the glyph cache (new connection). */
+  /** Drop every queued update, the tile cache, the glyph cache and the video streams (new connection). */
   reset() {
     this.cache.reset();
     this.glyphCache.reset();
+    this.codecs = 0;
     this.generation++;
+    // Pictures still awaited resolve to null now: nothing waits on a decoder that is gone.
+    for (const stream of [...this.liveStreams]) stream.close();
+    this.openStreams.clear();
+    this.liveStreams.clear();
     for (let i = this.head; i < this.queue.length; i++) {
       const op = this.queue[i];
       if (op.kind === 'tile') {
@@ -223,6 +349,13 @@ export class Display {
       } else if (op.kind === 'glyphs') {
         if (op.ready) closeDecoded(op);
         else op.promise.then(() => closeDecoded(op));
+      } else if (op.kind === 'video') {
+        const drop = () => {
+          if (op.frame) op.frame.close();
+          op.frame = null;
+        };
+        if (op.ready) drop();
+        else op.promise.then(drop);
       }
     }
     this.queue = [];
@@ -242,7 +375,7 @@ export class Display {
     try {
       while (gen === this.generation && this.head < this.queue.length) {
         const op = this.queue[this.head];
-        if ((op.kind === 'tile' || op.kind === 'glyphs') && !op.ready) {
+        if ((op.kind === 'tile' || op.kind === 'glyphs' || op.kind === 'video') && !op.ready) {
           await op.promise;
           continue; // re-check generation and head
         }
@@ -312,6 +445,7 @@ export class Display {
         this.width = op.w;
         this.height = op.h;
         this.resetContextState();
+        for (const stream of op.streams) stream.close();
         this.onResize(op.w, op.h);
         return;
       case 'call':
@@ -330,6 +464,44 @@ export class Display {
       case 'glyphs':
         this.applyGlyphs(op);
         return;
+      case 'video':
+        this.applyVideo(op);
+        return;
+    }
+  }
+
+  /**
+   * Draw the picture of a Video message: its top-left w × h pixels at (x, y), within its clip
+   * rectangles (or all of it without clips), 1:1. A message refused on arrival, or whose picture
+   * did not come (a decoder error, a picture smaller than w × h), is reported and draws nothing.
+   * An END message closes its stream's decoder, whatever happened to its picture.
+   * @param {VideoOp} op
+   */
+  applyVideo(op) {
+    const frame = op.frame;
+    op.frame = null;
+    try {
+      if (op.failed) throw op.error;
+      if (!frame) return; // no data (an END alone), or a stream closed by a new connection
+      const { x, y, w, h } = op;
+      // Checked on arrival (video()) and by the decoder's stream (VideoStream.output); kept as a
+      // guard, since drawImage would otherwise scale or draw out of place.
+      if (x + w > this.width || y + h > this.height || frame.displayWidth < w || frame.displayHeight < h) {
+        throw new VideoError(`Video: a ${frame.displayWidth}x${frame.displayHeight} picture for a ${w}x${h} rectangle at ${x},${y} on the ${this.width}x${this.height} canvas`);
+      }
+      const ctx = this.ctx;
+      if (op.clips.length === 0) {
+        ctx.drawImage(frame, 0, 0, w, h, x, y, w, h);
+      } else {
+        // Each clip is a part of the picture drawn 1:1 where it belongs (clips lie inside the rectangle).
+        for (const c of op.clips) {
+          if (c.w > 0 && c.h > 0) ctx.drawImage(frame, c.x - x, c.y - y, c.w, c.h, c.x, c.y, c.w, c.h);
+        }
+      }
+      this.videoFrames++;
+    } finally {
+      if (frame) frame.close();
+      if (op.end && op.stream) op.stream.close();
     }
   }
 

@@ -8,7 +8,8 @@
  *     <script type="module" src="/static/viewer/main.js"></script>
  *
  * Flow: POST /api/launch → {ticket, ws} → WebSocket → ClientHello, CacheOffer → ServerHello,
- * CacheAgreed → frames (tiles, cached tiles, glyphs … EndFrame → FrameAck). See docs/protocol.md.
+ * CacheAgreed → frames (tiles, cached tiles, glyphs, video … EndFrame → FrameAck). See docs/protocol.md.
+ * H.264 video is announced only when the browser's WebCodecs decodes it (checked before the hello).
  *
  * A helpdesk shadow page (`/console/shadow/{sessionId}`) has `data-shadow="{sessionId}"`
  * instead of `data-resource`: the viewer then asks `POST /api/shadow` `{"session": id}` for its
@@ -18,6 +19,7 @@
 import {
   Button,
   CODECS_GLYPHS,
+  CODECS_H264,
   CODECS_JPEG,
   CODECS_PNG,
   ControlState,
@@ -65,6 +67,11 @@ import { noticeText, pageLang, t } from './i18n.js';
  * @property {number} cacheTiles slots of the tile cache agreed on this connection (0: none yet)
  * @property {number} glyphDraws glyphs drawn from the glyph cache (draw records) since the page loaded
  * @property {number} glyphStores glyphs drawn and kept in the glyph cache (store records) since the page loaded
+ * @property {number} codecs the codecs announced in the last ClientHello (0 before the first one)
+ * @property {number} videoFrames Video messages whose picture was drawn since the page loaded
+ * @property {number} videoStreams Video KEY messages accepted (streams started) since the page loaded
+ * @property {number} drawErrors updates the display refused or failed to draw since the page loaded
+ * @property {string | null} lastDrawError the last of them, as text
  */
 
 /**
@@ -73,8 +80,36 @@ import { noticeText, pageLang, t } from './i18n.js';
  */
 const CACHE_OFFER_TILES = 2048;
 
-/** What the viewer decodes (ClientHello `codecs`): PNG and JPEG tiles, and the glyph cache. */
+/** What the viewer always decodes (ClientHello `codecs`): PNG and JPEG tiles, and the glyph cache. */
 const VIEWER_CODECS = CODECS_PNG | CODECS_JPEG | CODECS_GLYPHS;
+
+/** The H.264 configuration the viewer must be able to decode to announce `CODECS_H264` (Constrained Baseline, level 3.1). */
+const H264_PROBE = { codec: 'avc1.42E01F', optimizeForLatency: true };
+
+/** How long the H.264 check may take before the viewer goes on without video. */
+const H264_PROBE_TIMEOUT_MS = 3000;
+
+/**
+ * The codecs to announce: `VIEWER_CODECS`, and H.264 when WebCodecs is there and decodes
+ * `H264_PROBE`. Never rejects.
+ * @returns {Promise<number>}
+ */
+async function viewerCodecs() {
+  if (typeof VideoDecoder !== 'function' || typeof EncodedVideoChunk !== 'function') return VIEWER_CODECS;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  try {
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(() => resolve({ supported: false }), H264_PROBE_TIMEOUT_MS);
+    });
+    const support = /** @type {VideoDecoderSupport} */ (await Promise.race([VideoDecoder.isConfigSupported(H264_PROBE), timeout]));
+    return support.supported ? VIEWER_CODECS | CODECS_H264 : VIEWER_CODECS;
+  } catch {
+    return VIEWER_CODECS;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** The Notice codes after which the session is over (rather than broken). */
 const ENDED_CODES = [
@@ -200,6 +235,9 @@ export class Viewer {
 
     this.helpdesk = new HelpdeskState({ shadow: this.shadow !== '' });
 
+    /** The codecs to announce, once the H.264 check is done (started now, awaited before the hello). */
+    this.codecsReady = viewerCodecs();
+
     const ui = this.buildDom();
     this.canvas = ui.canvas;
     this.screen = ui.screen;
@@ -232,7 +270,11 @@ export class Viewer {
 
     const display = new Display(this.canvas, {
       onResize: (w, h) => this.onDisplayResize(w, h),
-      onError: (e) => console.warn('bascule: draw error', e),
+      onError: (e) => {
+        this.hooks.drawErrors++;
+        this.hooks.lastDrawError = String(e);
+        console.warn('bascule: draw error', e);
+      },
     });
     this.display = display;
 
@@ -275,6 +317,15 @@ export class Viewer {
       get glyphStores() {
         return display.glyphCache.stores;
       },
+      codecs: 0,
+      get videoFrames() {
+        return display.videoFrames;
+      },
+      get videoStreams() {
+        return display.videoStreams;
+      },
+      drawErrors: 0,
+      lastDrawError: null,
     };
     /** @type {any} */ (window).bascule = this.hooks;
 
@@ -991,11 +1042,16 @@ export class Viewer {
       this.fail('error', this.t('title.launch'), message, detail, true);
       return;
     }
-    this.connect(body.ws);
+    // The H.264 check ran meanwhile; the hello must say what it found.
+    const codecs = await this.codecsReady;
+    this.connect(body.ws, codecs);
   }
 
-  /** @param {string} path the `ws` field of the launch answer */
-  connect(path) {
+  /**
+   * @param {string} path the `ws` field of the launch answer
+   * @param {number} codecs what to announce in the ClientHello
+   */
+  connect(path, codecs) {
     const url = /^wss?:\/\//i.test(path)
       ? path
       : (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + path;
@@ -1024,7 +1080,9 @@ export class Viewer {
       if (this.ws !== ws) return;
       const w = clampU16(this.screen.clientWidth || window.innerWidth);
       const h = clampU16(this.screen.clientHeight || window.innerHeight);
-      ws.send(encodeClientHello(w, h, VIEWER_CODECS));
+      ws.send(encodeClientHello(w, h, codecs));
+      this.display.announceCodecs(codecs);
+      this.hooks.codecs = codecs;
       ws.send(encodeCacheOffer(CACHE_OFFER_TILES));
       this.display.offerCache(CACHE_OFFER_TILES);
       this.helloSent = true;
@@ -1105,6 +1163,9 @@ export class Viewer {
         return;
       case 'Glyphs':
         this.display.glyphs(msg.atlas, msg.ops);
+        return;
+      case 'Video':
+        this.display.video(msg);
         return;
       case 'Copy':
         this.display.copy(msg.srcX, msg.srcY, msg.w, msg.h, msg.dstX, msg.dstY);

@@ -23,6 +23,9 @@ export const CODECS_JPEG = 1 << 1;
 /** The bit of a `codecs` set for the glyph cache (`Glyphs` messages; no tile codec value). */
 export const CODECS_GLYPHS = 1 << 2;
 
+/** The bit of a `codecs` set for H.264 video (`Video` messages; no tile codec value). */
+export const CODECS_H264 = 1 << 3;
+
 /** A client message larger than this closes the WebSocket (1009). */
 export const MAX_CLIENT_MESSAGE = 256 * 1024;
 
@@ -50,6 +53,15 @@ export const GLYPH_MAX_HEIGHT = 32;
 /** The most bytes the ops of one `Glyphs` message may inflate to (1 MiB). */
 export const GLYPH_OPS_MAX = 1 << 20;
 
+/** `Video` flags bit 0: the data starts a new coded video sequence (SPS, PPS, IDR) for its stream. */
+export const VIDEO_KEY = 1 << 0;
+
+/** `Video` flags bit 1: the stream is closed once this message is handled (its data may be empty). */
+export const VIDEO_END = 1 << 1;
+
+/** The most video streams a viewer keeps open at once. */
+export const VIDEO_MAX_STREAMS = 4;
+
 export const ServerType = Object.freeze({
   ServerHello: 0x01,
   Tile: 0x02,
@@ -68,6 +80,7 @@ export const ServerType = Object.freeze({
   CacheStore: 0x0f,
   CacheDraw: 0x10,
   Glyphs: 0x11,
+  Video: 0x12,
 });
 
 export const ClientType = Object.freeze({
@@ -119,7 +132,13 @@ export const Button = Object.freeze({
  * @typedef {{type: 'Glyphs', atlas: Uint8Array, ops: Uint8Array}} GlyphsMsg
  *   `atlas`: a PNG of the stored glyphs side by side, or empty; `ops`: the records, raw DEFLATE
  *   (inflate them, then `decodeGlyphOps`)
- * @typedef {ServerHelloMsg | TileMsg | FillMsg | CopyMsg | CursorMsg | ResizeMsg | EndFrameMsg | NoticeMsg | ClipboardMsg | MessageMsg | ControlRequestMsg | ControlStateMsg | ViewModeMsg | CacheAgreedMsg | CacheStoreMsg | CacheDrawMsg | GlyphsMsg} ServerMessage
+ * @typedef {{type: 'Video', stream: number, key: boolean, end: boolean, x: number, y: number, w: number, h: number, clips: Rect[], data: Uint8Array}} VideoMsg
+ *   `key`: flags bit 0 (`VIDEO_KEY`), `end`: flags bit 1 (`VIDEO_END`); (x, y, w, h) is not empty;
+ *   `clips`: where to draw, in canvas coordinates, each non-empty and inside (x, y, w, h) (none: the
+ *   whole rectangle); `data`: one H.264 access unit, Annex B (empty only with `end`)
+ * @typedef {ServerHelloMsg | TileMsg | FillMsg | CopyMsg | CursorMsg | ResizeMsg | EndFrameMsg | NoticeMsg | ClipboardMsg | MessageMsg | ControlRequestMsg | ControlStateMsg | ViewModeMsg | CacheAgreedMsg | CacheStoreMsg | CacheDrawMsg | GlyphsMsg | VideoMsg} ServerMessage
+ *
+ * @typedef {{x: number, y: number, w: number, h: number}} Rect
  *
  * @typedef {{store: boolean, slot: number, x: number, y: number, w: number, h: number}} GlyphRecord
  *   one record of the ops of a `Glyphs` message, with its absolute top-left corner; `w` and `h`
@@ -462,6 +481,37 @@ export function decodeServerMessage(data) {
       const atlasLen = r.u32('atlas_len');
       const atlas = r.take(atlasLen, 'atlas');
       return { type: 'Glyphs', atlas, ops: r.rest() };
+    }
+    case ServerType.Video: {
+      const r = new Reader(bytes, 'Video');
+      // Read the fixed fields and the clips first: a cut message is "truncated" before anything else.
+      r.need(12, 'stream, flags, x, y, w, h, clip_count');
+      const stream = r.u16('stream');
+      const flags = r.u8('flags');
+      const x = r.u16('x');
+      const y = r.u16('y');
+      const w = r.u16('w');
+      const h = r.u16('h');
+      const count = r.u8('clip_count');
+      r.need(8 * count, 'clips');
+      /** @type {Rect[]} */
+      const clips = [];
+      for (let i = 0; i < count; i++) clips.push({ x: r.u16('clip x'), y: r.u16('clip y'), w: r.u16('clip w'), h: r.u16('clip h') });
+      if ((flags & ~(VIDEO_KEY | VIDEO_END)) !== 0) {
+        throw new ProtocolError(`Video: unknown flags 0x${flags.toString(16).padStart(2, '0')}`);
+      }
+      if (w === 0 || h === 0) throw new ProtocolError(`Video: an empty ${w}x${h} rectangle`);
+      for (const c of clips) {
+        if (c.w === 0 || c.h === 0) throw new ProtocolError(`Video: an empty ${c.w}x${c.h} clip at ${c.x},${c.y}`);
+        if (c.x < x || c.y < y || c.x + c.w > x + w || c.y + c.h > y + h) {
+          throw new ProtocolError(`Video: clip ${c.w}x${c.h} at ${c.x},${c.y} outside the ${w}x${h} rectangle at ${x},${y}`);
+        }
+      }
+      const key = (flags & VIDEO_KEY) !== 0;
+      const end = (flags & VIDEO_END) !== 0;
+      const data = r.rest();
+      if (data.length === 0 && !end) throw new ProtocolError('Video: empty data without END');
+      return { type: 'Video', stream, key, end, x, y, w, h, clips, data };
     }
     default:
       throw new ProtocolError(`unknown server message type 0x${type.toString(16).padStart(2, '0')}`);
@@ -894,6 +944,19 @@ export function encodeServerMessage(msg) {
         .raw(msg.atlas)
         .raw(msg.ops)
         .done();
+    case 'Video': {
+      checkUint(msg.clips.length, 0xff, 'clip_count');
+      const w = new Writer(ServerType.Video, 13 + 8 * msg.clips.length + msg.data.length)
+        .u16(msg.stream, 'stream')
+        .u8((msg.key ? VIDEO_KEY : 0) | (msg.end ? VIDEO_END : 0), 'flags')
+        .u16(msg.x, 'x')
+        .u16(msg.y, 'y')
+        .u16(msg.w, 'w')
+        .u16(msg.h, 'h')
+        .u8(msg.clips.length, 'clip_count');
+      for (const c of msg.clips) w.u16(c.x, 'clip x').u16(c.y, 'clip y').u16(c.w, 'clip w').u16(c.h, 'clip h');
+      return w.raw(msg.data).done();
+    }
     default:
       throw new TypeError(`unknown server message ${/** @type {{type: string}} */ (msg).type}`);
   }

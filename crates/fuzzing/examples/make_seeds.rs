@@ -576,7 +576,7 @@ fn server_seeds() -> Vec<(&'static str, Vec<u8>)> {
         codec: TileCodec::Png,
         data: png(6, 5, alpha),
     };
-    vec![
+    let mut seeds = vec![
         (
             "hello",
             ServerMessage::Hello {
@@ -752,7 +752,12 @@ fn server_seeds() -> Vec<(&'static str, Vec<u8>)> {
             "cache-draw",
             ServerMessage::CacheDraw { slot: 1, x: 20, y: 7 }.encode(),
         ),
-    ]
+    ];
+    // A real stream's IDR (which opens it on the oracle's video canvas) and its next picture.
+    let videos = bascule_fuzzing::oracles::video_samples();
+    seeds.push(("video-key", videos[0].clone()));
+    seeds.push(("video-delta", videos[1].clone()));
+    seeds
 }
 
 fn write(dir: &Path, seeds: Vec<(&str, Vec<u8>)>) {

@@ -695,6 +695,57 @@ pub fn apply_glyphs(message: &ServerMessage) {
     }
 }
 
+/// The canvas of [`apply_video`]: room for a video stream (128 × 64 at least).
+pub const VIDEO_CANVAS: (u16, u16) = (256, 128);
+
+/// A `Video` message on a canvas that announced H.264 and has no stream open: a refused message
+/// changes no pixel; an accepted one is a KEY (it opened its stream) that drew one picture, or
+/// none when its data is empty.
+pub fn apply_video(message: &ServerMessage) {
+    let (width, height) = VIDEO_CANVAS;
+    let mut canvas = Canvas::new(width, height);
+    let codecs = canvas.announce_codecs(bascule_proto::CODEC_PNG | bascule_proto::CODEC_H264);
+    let hello = ServerMessage::Hello { version: 0, width, height, codecs, max_in_flight: 2, name: String::new() };
+    canvas.apply(&hello).expect("hello");
+    let pixels = canvas.framebuffer().clone();
+    let result = canvas.apply(message);
+    let ServerMessage::Video { flags, data, .. } = message else { return };
+    match result {
+        Err(_) => assert!(canvas.framebuffer() == &pixels, "a refused Video changed the canvas"),
+        Ok(()) => {
+            assert!(flags & bascule_proto::VIDEO_KEY != 0, "a Video without KEY accepted with no stream open");
+            assert_eq!(canvas.video_frames(), u64::from(!data.is_empty()), "an accepted Video draws its picture");
+        }
+    }
+}
+
+/// The `Video` messages a viewer that announced H.264 gets while a 256 × 128 picture moves
+/// (for the tests and the corpus seeds).
+pub fn video_samples() -> Vec<Vec<u8>> {
+    use bascule_display::{Display, Update};
+    use bascule_proto::{CODEC_H264, CODEC_PNG, Rect, ServerMessage};
+    let (w, h) = VIDEO_CANVAS;
+    let mut display = Display::new(w, h);
+    let viewer = display.add_viewer(1);
+    display.set_codecs(viewer, CODEC_PNG | CODEC_H264);
+    let mut videos = Vec::new();
+    for t in 0..12usize {
+        let rgba: Vec<u8> = (0..usize::from(w) * usize::from(h))
+            .flat_map(|i| {
+                let (x, y) = (i % usize::from(w) + t * 5, i / usize::from(w) + t * 3);
+                let n = (i * 7919 + t * 104_729) % 13;
+                [((x * 3 + n) % 230) as u8, ((y * 5 + n) % 220) as u8, (((x + y) * 2 + n) % 240) as u8, 255]
+            })
+            .collect();
+        display.apply(Update::Pixels { rect: Rect { x: 0, y: 0, width: w, height: h }, rgba }).expect("pixels");
+        let plan = display.take_frame(viewer).expect("a frame");
+        let seq = plan.seq();
+        videos.extend(plan.encode().into_iter().filter(|p| matches!(ServerMessage::decode(p), Ok(ServerMessage::Video { .. }))));
+        display.handle_ack(viewer, seq).expect("ack");
+    }
+    videos
+}
+
 /// A 64x48 canvas with some content, so that copies are visible.
 fn test_canvas() -> Canvas {
     let mut canvas = Canvas::new(FB_WIDTH, FB_HEIGHT);
@@ -908,6 +959,11 @@ fn apply_to_canvas(message: &ServerMessage) {
             assert!(result.is_err(), "Glyphs to a canvas that did not announce them");
             assert!(after == &before, "a refused Glyphs changed the canvas");
             apply_glyphs(message);
+        }
+        ServerMessage::Video { .. } => {
+            assert!(result.is_err(), "Video to a canvas that did not announce H.264");
+            assert!(after == &before, "a refused Video changed the canvas");
+            apply_video(message);
         }
         _ => {
             assert_eq!(result, Ok(()), "{message:?}");

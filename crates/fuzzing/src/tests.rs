@@ -411,3 +411,37 @@ fn glyph_messages_pass_the_oracle_whole_or_refused_whole() {
         }
     }
 }
+
+/// Real `Video` messages, as the display engine writes them for a moving picture (the IDR that
+/// opens the stream, then pictures of it), pass the server-message oracle, and so do every
+/// truncation and byte flip of the first ones: refused without drawing, or accepted whole.
+#[test]
+fn video_messages_pass_the_oracle_whole_or_refused_whole() {
+    use bascule_proto::{CODEC_H264, CODEC_PNG, ServerMessage, VIDEO_KEY};
+    let videos = crate::oracles::video_samples();
+    assert!(videos.len() >= 3, "a stream was opened and went on: {}", videos.len());
+    let key = ServerMessage::decode(&videos[0]).expect("decodes");
+    assert!(matches!(key, ServerMessage::Video { flags: VIDEO_KEY, .. }), "{key:?}");
+    // A canvas that announced H.264 draws them all.
+    let (w, h) = crate::oracles::VIDEO_CANVAS;
+    let mut canvas = bascule_display::Canvas::new(w, h);
+    let codecs = canvas.announce_codecs(CODEC_PNG | CODEC_H264);
+    canvas.apply(&ServerMessage::Hello { version: 0, width: w, height: h, codecs, max_in_flight: 1, name: String::new() }).expect("hello");
+    for bytes in &videos {
+        canvas.apply(&ServerMessage::decode(bytes).expect("decodes")).expect("a real Video message is accepted");
+    }
+    assert_eq!(canvas.video_frames(), videos.len() as u64);
+    for bytes in videos.iter().take(2) {
+        crate::oracles::server_message(bytes);
+        // The header, SPS and PPS byte by byte, then every 29th byte (each try decodes).
+        let sampled = |i: &usize| *i < 96 || i % 29 == 0;
+        for cut in (0..bytes.len()).filter(sampled) {
+            crate::oracles::server_message(&bytes[..cut]);
+        }
+        for i in (0..bytes.len()).filter(sampled) {
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 0x5a;
+            crate::oracles::server_message(&flipped);
+        }
+    }
+}

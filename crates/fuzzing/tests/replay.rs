@@ -83,7 +83,7 @@ fn the_corpus_has_a_valid_input_of_every_message_type() {
     let server = decoded_types("server_message", |d| {
         bascule_proto::ServerMessage::decode(d).is_ok()
     });
-    assert_eq!(server, (0x01..=0x11).collect::<Vec<u8>>(), "server_message");
+    assert_eq!(server, (0x01..=0x12).collect::<Vec<u8>>(), "server_message");
     let client = decoded_types("client_message", |d| {
         bascule_proto::ClientMessage::decode(d).is_ok()
     });

@@ -434,7 +434,7 @@ fn video_messages_pass_the_oracle_whole_or_refused_whole() {
     for bytes in videos.iter().take(2) {
         crate::oracles::server_message(bytes);
         // The header, SPS and PPS byte by byte, then every 29th byte (each try decodes).
-        let sampled = |i: &usize| *i < 96 || i % 29 == 0;
+        let sampled = |i: &usize| *i < 96 || i.is_multiple_of(29);
         for cut in (0..bytes.len()).filter(sampled) {
             crate::oracles::server_message(&bytes[..cut]);
         }

@@ -69,6 +69,20 @@ pub enum Update {
     },
     /// A new pointer shape.
     Cursor(CursorShape),
+    /// H.264 pictures from the host (an RDP host's AVC420), for `rect` on the desktop: the
+    /// display decodes them into the framebuffer (only inside `regions`, or all of `rect` when
+    /// it is empty) and passes the bytes on to the viewers that decode H.264 and have every
+    /// picture of the stream since its last IDR; the others get the decoded pixels.
+    Video {
+        /// The host's stream (an RDP surface): pictures of one stream depend on each other.
+        stream: u16,
+        /// Where the picture goes.
+        rect: Rect,
+        /// The parts of it that changed (inside `rect`); empty: all of it.
+        regions: Vec<Rect>,
+        /// One access unit, Annex B.
+        data: Vec<u8>,
+    },
     /// The desktop changed size; its content is undefined until the next updates.
     Resize {
         /// New width.
@@ -85,6 +99,10 @@ pub enum UpdateError {
     /// The rectangle is not inside the framebuffer.
     #[error("rectangle {0:?} is outside the framebuffer")]
     OutOfBounds(Rect),
+    /// H.264 from the host that cannot be decoded (the stream's later pictures fail too, until
+    /// its next IDR: the area keeps its previous content).
+    #[error("host video: {0}")]
+    Video(String),
     /// The pixel buffer does not match the rectangle.
     #[error("pixel buffer of {got} bytes for a rectangle that needs {expected}")]
     BadLength {
@@ -106,12 +124,14 @@ pub struct Display {
     cursor: Option<CursorShape>,
     viewers: HashMap<ViewerId, viewer::Viewer>,
     next_viewer: u64,
+    /// Decoders of the host's H.264 streams ([`Update::Video`]).
+    host_video: HashMap<u16, video::VideoDecoder>,
 }
 
 impl Display {
     /// A black display of the given size, with no viewer.
     pub fn new(width: u16, height: u16) -> Display {
-        Display { framebuffer: Framebuffer::new(width, height), cursor: None, viewers: HashMap::new(), next_viewer: 1 }
+        Display { framebuffer: Framebuffer::new(width, height), cursor: None, viewers: HashMap::new(), next_viewer: 1, host_video: HashMap::new() }
     }
 
     /// The authoritative framebuffer.
@@ -138,10 +158,56 @@ impl Display {
                 self.cursor = Some(shape);
                 self.viewers.values_mut().for_each(|v| v.handle_cursor());
             }
+            Update::Video { stream, rect, regions, data } => self.apply_video(stream, rect, regions, data)?,
             Update::Resize { width, height } => {
                 self.framebuffer = Framebuffer::new(width, height);
+                self.host_video.clear();
                 self.viewers.values_mut().for_each(|v| v.handle_resize(width, height));
             }
+        }
+        Ok(())
+    }
+
+    /// Decodes a host picture into the framebuffer, then hands it to every viewer.
+    fn apply_video(&mut self, stream: u16, rect: Rect, regions: Vec<Rect>, data: Vec<u8>) -> Result<(), UpdateError> {
+        self.framebuffer.check(rect)?;
+        if let Some(outside) = regions.iter().find(|r| !rect.contains(**r) || r.width == 0 || r.height == 0) {
+            return Err(UpdateError::OutOfBounds(*outside));
+        }
+        let key = video::is_idr(&data);
+        if key {
+            let decoder = video::VideoDecoder::new().map_err(|e| UpdateError::Video(e.to_string()))?;
+            self.host_video.insert(stream, decoder);
+        }
+        let decoder = self
+            .host_video
+            .get_mut(&stream)
+            .ok_or_else(|| UpdateError::Video(format!("a picture of stream {stream} before its first IDR")))?;
+        let ((width, height), picture) = match decoder.decode(&data) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                self.host_video.remove(&stream);
+                return Err(UpdateError::Video(e.to_string()));
+            }
+        };
+        if width < rect.width || height < rect.height {
+            self.host_video.remove(&stream);
+            return Err(UpdateError::Video(format!("{width}x{height} picture for {rect:?}")));
+        }
+        let parts = if regions.is_empty() { vec![rect] } else { regions };
+        for part in &parts {
+            let (dx, dy) = (usize::from(part.x - rect.x), usize::from(part.y - rect.y));
+            let row_bytes = usize::from(part.width) * 4;
+            let mut rgba = Vec::with_capacity(row_bytes * usize::from(part.height));
+            for row in dy..dy + usize::from(part.height) {
+                let start = (row * usize::from(width) + dx) * 4;
+                rgba.extend_from_slice(&picture[start..start + row_bytes]);
+            }
+            self.framebuffer.put(*part, &rgba)?;
+        }
+        let picture = viewer::HostPicture { stream, key, rect, regions: parts, data };
+        for viewer in self.viewers.values_mut() {
+            viewer.handle_host_video(&picture, &self.framebuffer);
         }
         Ok(())
     }

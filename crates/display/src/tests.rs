@@ -1148,3 +1148,73 @@ fn the_canvas_enforces_the_video_rules() {
     canvas.apply(&ServerMessage::Resize { width: 128, height: 64 }).expect("resize");
     assert!(matches!(canvas.apply(&video(10, 0, rect, vec![], &pictures[1].0)), Err(CanvasError::Video(_))));
 }
+
+#[test]
+fn host_h264_is_passed_through_to_viewers_in_step_and_decoded_for_the_others() {
+    use bascule_proto::{VIDEO_END, VIDEO_KEY};
+    let mut rng = Rng(0x420);
+    let mut display = Display::new(640, 400);
+    let mut fast = Client::attach_with(&mut display, 2, None, VIDEO_CODECS);
+    let mut png = Client::attach_with(&mut display, 2, None, CODEC_PNG);
+    let mut slow = Client::attach_with(&mut display, 1, None, VIDEO_CODECS);
+    for client in [&mut fast, &mut png, &mut slow] {
+        client.deliver(&mut display);
+    }
+    // A host that sends AVC420 for (32, 32, 320, 192), sometimes only for a part of it.
+    let rect = Rect { x: 32, y: 32, width: 320, height: 192 };
+    let part = Rect { x: 96, y: 64, width: 128, height: 64 };
+    let mut host = crate::video::VideoEncoder::new(rect.width, rect.height, 1_000_000).expect("encoder");
+    for t in 0..40 {
+        if t == 30 {
+            host.force_key();
+        }
+        let (data, key) = host.encode(&video_frame(&mut rng, t, rect.width, rect.height)).expect("encoded").expect("not skipped");
+        assert_eq!(key, t == 0 || t == 30);
+        let regions = if t % 3 == 0 { vec![] } else { vec![part, Rect { x: 32, y: 200, width: 320, height: 24 }] };
+        display.apply(Update::Video { stream: 0, rect, regions, data }).expect("a host picture");
+        // Someone types next to it.
+        display.apply(typed(t, 400, 300)).expect("text");
+        fast.deliver(&mut display);
+        png.deliver(&mut display);
+        if !(3..28).contains(&t) {
+            slow.deliver(&mut display);
+        }
+        // The viewer that decodes what the host sent shows exactly what the gateway decoded; so
+        // does the one that only gets pixels.
+        fast.check(&display, t);
+        png.check(&display, t);
+    }
+    slow.deliver(&mut display);
+    slow.check(&display, 40);
+    let stats = |display: &Display, c: &Client| display.viewer_stats(c.id).expect("viewer");
+    assert_eq!(stats(&display, &fast).passed_through, 40, "{:?}", stats(&display, &fast));
+    assert_eq!(stats(&display, &png).passed_through, 0);
+    assert!(!png.messages.iter().any(|m| matches!(m, ServerMessage::Video { .. })));
+    // The slow viewer fell behind: its stream was closed, it got pixels, and the next IDR put it
+    // back in step.
+    let slow_videos: Vec<(u16, u8)> =
+        slow.messages.iter().filter_map(|m| if let ServerMessage::Video { stream, flags, .. } = m { Some((*stream, *flags)) } else { None }).collect();
+    assert!(slow_videos.contains(&(0x8000, VIDEO_END)), "{slow_videos:?}");
+    assert_eq!(slow_videos.iter().filter(|(_, f)| *f == VIDEO_KEY).count(), 2, "{slow_videos:?}");
+    let passed = stats(&display, &slow).passed_through;
+    assert!(passed > 10 && passed < 30, "{passed}");
+    // The pass-through regions are lossy until refined (colour conversion may differ in a browser).
+    assert!(stats(&display, &fast).lossy_cells > 0);
+    display.refine(fast.id, usize::MAX);
+    display.refine(fast.id, usize::MAX);
+    fast.deliver(&mut display);
+    assert_eq!(stats(&display, &fast).lossy_cells, 0);
+    fast.check(&display, 41);
+    // Bad host data is refused and changes nothing: a picture before any IDR, garbage.
+    let before = display.framebuffer().clone();
+    let (data, key) = host.encode(&video_frame(&mut rng, 40, rect.width, rect.height)).expect("encoded").expect("not skipped");
+    assert!(!key);
+    assert!(matches!(display.apply(Update::Video { stream: 7, rect, regions: vec![], data }), Err(UpdateError::Video(_))));
+    let garbage = vec![0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00, 0x33, 0xff];
+    assert!(matches!(display.apply(Update::Video { stream: 0, rect, regions: vec![], data: garbage }), Err(UpdateError::Video(_))));
+    assert!(matches!(
+        display.apply(Update::Video { stream: 0, rect, regions: vec![Rect { x: 0, ..part }], data: vec![] }),
+        Err(UpdateError::OutOfBounds(_))
+    ));
+    assert!(display.framebuffer() == &before);
+}

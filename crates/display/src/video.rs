@@ -154,6 +154,12 @@ impl Stream {
     }
 }
 
+/// Whether an Annex B access unit holds an IDR slice (NAL type 5): it starts a coded sequence
+/// that a new decoder can take.
+pub(crate) fn is_idr(data: &[u8]) -> bool {
+    data.windows(4).any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
+}
+
 /// Why the encoder or the reference decoder failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("H.264: {0}")]
@@ -194,6 +200,12 @@ impl VideoEncoder {
         let api = openh264::OpenH264API::from_source();
         let encoder = Encoder::with_api_config(api, config).map_err(|e| VideoError(e.to_string()))?;
         Ok(VideoEncoder { encoder, width, height, needs_key: true })
+    }
+
+    /// Makes the next picture an IDR (as a host does now and then).
+    #[cfg(test)]
+    pub(crate) fn force_key(&mut self) {
+        self.needs_key = true;
     }
 
     /// Encodes one picture (`width × height` RGBA): returns the access unit (Annex B) and

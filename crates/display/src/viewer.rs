@@ -19,6 +19,25 @@ const MIN_LOSSY_PIXELS: usize = 64 * 64;
 /// not accumulate an unbounded list.
 const MAX_PENDING_COPIES: usize = 32;
 
+/// Host pictures passed through to one viewer, waiting for its next frame, before the viewer
+/// is taken out of step (and gets the decoded pixels instead).
+const MAX_PASSTHROUGH: usize = 16;
+
+/// Stream numbers of the host's streams on the viewer: the host's (surface) number with this
+/// bit, so that they never meet the viewer's own streams.
+const HOST_STREAM: u16 = 0x8000;
+
+/// One host H.264 picture, decoded into the framebuffer, for the viewers.
+#[derive(Debug)]
+pub(crate) struct HostPicture {
+    pub(crate) stream: u16,
+    pub(crate) key: bool,
+    pub(crate) rect: Rect,
+    /// Where it changed the framebuffer (never empty).
+    pub(crate) regions: Vec<Rect>,
+    pub(crate) data: Vec<u8>,
+}
+
 /// Why an acknowledgement was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -63,6 +82,8 @@ pub struct ViewerStats {
     pub video_frames: u64,
     /// H.264 streams opened.
     pub video_streams: u64,
+    /// Host H.264 pictures passed through as they came.
+    pub passed_through: u64,
     /// Whether a video stream is open (the caller keeps calling `refine`, which ends it once
     /// it is idle).
     pub video_open: bool,
@@ -115,6 +136,13 @@ pub(crate) struct Viewer {
     video_bitrate: u32,
     video_frames: u64,
     video_streams: u64,
+    /// Host streams the viewer has every picture of since their IDR (host numbers).
+    host_streams: Vec<u16>,
+    /// Host pictures for the next frame, in order.
+    passthrough: Vec<ServerMessage>,
+    /// Host streams to close on the viewer (it fell out of step).
+    host_ends: Vec<(u16, Rect)>,
+    passed_through: u64,
 }
 
 impl Viewer {
@@ -152,6 +180,61 @@ impl Viewer {
             video_bitrate: DEFAULT_BITRATE,
             video_frames: 0,
             video_streams: 0,
+            host_streams: Vec::new(),
+            passthrough: Vec::new(),
+            host_ends: Vec::new(),
+            passed_through: 0,
+        }
+    }
+
+    /// A host picture, already in the framebuffer: passed on as it came when the viewer decodes
+    /// H.264 and has the stream's earlier pictures (or this is an IDR), else sent as pixels
+    /// (and the viewer's decoder for the stream closed).
+    pub(crate) fn handle_host_video(&mut self, picture: &HostPicture, framebuffer: &Framebuffer) {
+        let in_step = self.codecs & CODEC_H264 != 0
+            && (picture.key || self.host_streams.contains(&picture.stream))
+            && self.passthrough.len() < MAX_PASSTHROUGH;
+        if !in_step {
+            if self.passthrough.len() >= MAX_PASSTHROUGH {
+                self.drop_passthrough();
+            }
+            if let Some(i) = self.host_streams.iter().position(|s| *s == picture.stream) {
+                self.host_streams.swap_remove(i);
+                self.host_ends.push((picture.stream, picture.rect));
+            }
+            picture.regions.iter().for_each(|r| self.dirty.mark(*r));
+            return;
+        }
+        if !self.host_streams.contains(&picture.stream) {
+            self.host_streams.push(picture.stream);
+        }
+        self.passthrough.push(ServerMessage::Video {
+            stream: HOST_STREAM | picture.stream,
+            flags: if picture.key { VIDEO_KEY } else { 0 },
+            rect: picture.rect,
+            clip: if picture.regions == [picture.rect] { Vec::new() } else { picture.regions.clone() },
+            data: picture.data.clone(),
+        });
+        // The viewer will hold the decoded picture, close to the framebuffer's but not exact (its
+        // colour conversion may differ): lossy, refined once it stops changing.
+        for region in &picture.regions {
+            self.shadow.copy_from(framebuffer, *region);
+            self.lossy.mark(*region);
+            self.lossy_fresh.mark(*region);
+        }
+    }
+
+    /// The viewer is too far behind the host's stream: what waits is sent as pixels instead
+    /// (it is marked lossy, so all of it is resent), and its streams are closed.
+    fn drop_passthrough(&mut self) {
+        for message in self.passthrough.drain(..) {
+            if let ServerMessage::Video { rect, clip, .. } = message {
+                let parts = if clip.is_empty() { vec![rect] } else { clip };
+                parts.iter().for_each(|r| self.dirty.mark(*r));
+            }
+        }
+        for stream in self.host_streams.drain(..) {
+            self.host_ends.push((stream, Rect { x: 0, y: 0, width: 1, height: 1 }));
         }
     }
 
@@ -172,6 +255,8 @@ impl Viewer {
         if codecs & CODEC_H264 == 0 {
             self.stream = None;
             self.pending_end = None;
+            self.drop_passthrough();
+            self.host_ends.clear();
         }
     }
 
@@ -247,8 +332,13 @@ impl Viewer {
     /// A copy can travel as a copy only if the viewer's (future) canvas is right at the source.
     pub(crate) fn handle_copy(&mut self, src_x: u16, src_y: u16, dst: Rect) {
         let source = Rect { x: src_x, y: src_y, ..dst };
-        // A lossy source would carry its loss along: send the destination instead.
-        if self.dirty.intersects(source) || self.lossy.intersects(source) || self.copies.len() >= MAX_PENDING_COPIES {
+        // A lossy source would carry its loss along: send the destination instead. So does a copy
+        // after host pictures that wait (it would be drawn before them).
+        if self.dirty.intersects(source)
+            || self.lossy.intersects(source)
+            || self.copies.len() >= MAX_PENDING_COPIES
+            || !self.passthrough.is_empty()
+        {
             self.dirty.mark(dst);
         } else {
             self.copies.push((src_x, src_y, dst));
@@ -274,6 +364,9 @@ impl Viewer {
         self.motion = Motion::new(width, height);
         self.stream = None;
         self.pending_end = None;
+        self.host_streams.clear();
+        self.passthrough.clear();
+        self.host_ends.clear();
     }
 
     pub(crate) fn handle_ack(&mut self, seq: u32) -> Result<(), AckError> {
@@ -303,6 +396,7 @@ impl Viewer {
             video_frames: self.video_frames,
             video_streams: self.video_streams,
             video_open: self.stream.is_some(),
+            passed_through: self.passed_through,
         }
     }
 
@@ -311,7 +405,9 @@ impl Viewer {
             || !self.copies.is_empty()
             || self.cursor_pending
             || self.resize_pending.is_some()
-            || self.pending_end.is_some();
+            || self.pending_end.is_some()
+            || !self.passthrough.is_empty()
+            || !self.host_ends.is_empty();
         if !has_work || self.in_flight() >= u32::from(self.max_in_flight) {
             return None;
         }
@@ -323,6 +419,12 @@ impl Viewer {
             let _ = self.shadow.copy(src_x, src_y, dst);
             items.push(PlanItem::Message(ServerMessage::Copy { src_x, src_y, dst }));
         }
+        // Host pictures, in the order they came (after the copies that came before them).
+        for (stream, rect) in self.host_ends.drain(..) {
+            items.push(PlanItem::Message(end_of_stream(HOST_STREAM | stream, rect)));
+        }
+        self.passed_through += self.passthrough.len() as u64;
+        items.extend(self.passthrough.drain(..).map(PlanItem::Message));
         if self.codecs & CODEC_H264 != 0 {
             self.plan_video(framebuffer, &mut items);
         } else if let Some((stream, rect)) = self.pending_end.take() {
@@ -410,7 +512,8 @@ impl Viewer {
             // A stream that cannot start leaves the region to the other paths.
             if let Ok(encoder) = VideoEncoder::new(found.width, found.height, self.video_bitrate) {
                 let id = self.next_stream;
-                self.next_stream = self.next_stream.wrapping_add(1);
+                // The viewer's own streams stay below HOST_STREAM.
+                self.next_stream = (self.next_stream + 1) % HOST_STREAM;
                 self.stream = Some(Stream::new(id, found, Arc::new(Mutex::new(encoder))));
                 self.video_streams += 1;
             }

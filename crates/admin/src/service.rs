@@ -443,6 +443,7 @@ impl Admin {
             security: settings.security,
             keyboard: settings.keyboard,
             keyboard_layout: settings.keyboard_layout,
+            h264: settings.h264,
             live_sessions: counts
                 .iter()
                 .find(|(id, _)| *id == host.id)

@@ -153,6 +153,10 @@ pub struct HostSettings {
     pub keyboard: KeyboardMode,
     /// The Windows keyboard layout id sent to RDP hosts (default `0x040C`, French).
     pub keyboard_layout: u32,
+    /// RDP: let the host send H.264 (AVC420), passed on as it came to browsers that decode it
+    /// (and decoded on the gateway for the others). Lossy: what the host encodes is never
+    /// pixel-exact. Off by default.
+    pub h264: bool,
 }
 
 impl Default for HostSettings {
@@ -166,6 +170,7 @@ impl Default for HostSettings {
             security: RdpSecurity::Negotiate,
             keyboard: KeyboardMode::Keysym,
             keyboard_layout: DEFAULT_KEYBOARD_LAYOUT,
+            h264: false,
         }
     }
 }
@@ -184,6 +189,7 @@ impl std::fmt::Debug for HostSettings {
                 "keyboard_layout",
                 &format_args!("{:#06x}", self.keyboard_layout),
             )
+            .field("h264", &self.h264)
             .finish()
     }
 }

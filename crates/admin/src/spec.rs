@@ -271,6 +271,9 @@ pub struct HostSpec {
     pub keyboard: Option<String>,
     /// Windows keyboard layout id (RDP), default `0x040C` (French).
     pub keyboard_layout: Option<i64>,
+    /// H.264 (AVC420) from the host, passed through to browsers (RDP), default off.
+    #[serde(default)]
+    pub h264: Option<bool>,
 }
 
 impl std::fmt::Debug for HostSpec {
@@ -419,6 +422,10 @@ impl HostSpec {
         if !rdp && keyboard_layout != i64::from(DEFAULT_KEYBOARD_LAYOUT) {
             return invalid("keyboard_layout", Reason::RdpOnly);
         }
+        let h264 = self.h264.unwrap_or(false);
+        if !rdp && h264 {
+            return invalid("h264", Reason::RdpOnly);
+        }
 
         // The ranges above make these conversions exact.
         let mut host = Host::new(
@@ -440,6 +447,7 @@ impl HostSpec {
             security,
             keyboard,
             keyboard_layout: u32::try_from(keyboard_layout).unwrap_or(DEFAULT_KEYBOARD_LAYOUT),
+            h264,
         };
         Ok(ValidHost {
             host,

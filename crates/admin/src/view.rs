@@ -57,6 +57,8 @@ pub struct HostView {
     pub keyboard: KeyboardMode,
     /// Windows keyboard layout id.
     pub keyboard_layout: u32,
+    /// H.264 from the host passed through to browsers (RDP).
+    pub h264: bool,
     /// Live sessions on it now.
     pub live_sessions: u32,
     /// The pools it belongs to.

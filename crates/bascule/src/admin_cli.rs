@@ -109,6 +109,10 @@ pub(crate) struct HostOptions {
     /// Windows keyboard layout id, decimal or hex (`0x040C`, the default, is French).
     #[arg(long, value_parser = parse_layout)]
     keyboard_layout: Option<i64>,
+    /// `true`: let the RDP host send H.264 (AVC420), passed through to browsers (lossy);
+    /// `false` (the default): the host uses lossless codecs.
+    #[arg(long)]
+    h264: Option<bool>,
 }
 
 fn parse_layout(text: &str) -> Result<i64, String> {
@@ -841,6 +845,7 @@ impl Cli<'_> {
             ("security", host.security.as_str().into()),
             ("keyboard", host.keyboard.as_str().into()),
             ("keyboard_layout", format!("{:#06x}", host.keyboard_layout)),
+            ("h264", yes_no(host.h264, lang)),
         ]);
         self.print(&text)
     }
@@ -871,6 +876,7 @@ impl Cli<'_> {
             security,
             keyboard,
             keyboard_layout,
+            h264,
         } = options;
         if let Some(name) = name {
             spec.name = name;
@@ -896,6 +902,7 @@ impl Cli<'_> {
         spec.security = security.or(spec.security.take());
         spec.keyboard = keyboard.or(spec.keyboard.take());
         spec.keyboard_layout = keyboard_layout.or(spec.keyboard_layout);
+        spec.h264 = h264.or(spec.h264);
         if password_stdin {
             spec.password = Some(self.read_password()?);
         } else if clear_password {
@@ -1717,6 +1724,7 @@ fn spec_of_host(host: &HostView) -> HostSpec {
         security: Some(host.security.as_str().into()),
         keyboard: Some(host.keyboard.as_str().into()),
         keyboard_layout: Some(i64::from(host.keyboard_layout)),
+        h264: Some(host.h264),
     }
 }
 

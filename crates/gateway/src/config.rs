@@ -400,6 +400,10 @@ pub struct ResourceConfig {
     /// RDP keyboard layout sent to the host (default French, 0x040C).
     #[serde(default = "default_keyboard_layout")]
     pub keyboard_layout: u32,
+    /// RDP: let the host send H.264 (AVC420), passed through to browsers that decode it (lossy;
+    /// off by default).
+    #[serde(default)]
+    pub h264: bool,
     /// Clipboard from the browser to the host.
     #[serde(default = "default_true")]
     pub clipboard_in: bool,
@@ -433,6 +437,9 @@ impl ResourceConfig {
             "vnc" => {
                 if self.kind == ResourceKind::Application || self.application.is_some() {
                     return refuse("published applications need protocol = \"rdp\"".into());
+                }
+                if self.h264 {
+                    return refuse("h264 = true needs protocol = \"rdp\"".into());
                 }
             }
             "rdp" => {

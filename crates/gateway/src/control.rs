@@ -218,6 +218,7 @@ impl ControlPlane {
             security: seed.security,
             keyboard: seed.keyboard,
             keyboard_layout: seed.keyboard_layout,
+            h264: seed.h264,
         };
         let json = serde_json::to_string(&settings).map_err(|e| ControlError::Invalid(e.to_string()))?;
         store.set_host_settings(&host_id, &json).await?;
@@ -357,6 +358,7 @@ impl ControlPlane {
             application,
             working_dir: extras.working_dir.clone(),
             keyboard_layout: settings.keyboard_layout,
+            h264: settings.h264,
             clipboard_in: policy.clipboard_in,
             clipboard_out: policy.clipboard_out,
             idle_timeout: match policy.idle_timeout_secs {

@@ -79,10 +79,10 @@ pub(crate) async fn run_rdp(
         keyboard_layout: target.keyboard_layout,
         clipboard: target.clipboard_in || target.clipboard_out,
         connect_timeout: timeout,
-        // EGFX without H.264: hosts send codecs that IronRDP composites into our framebuffer.
-        // H.264 pass-through to the browser (Egfx::Avc420PassThrough) waits for the viewer's
-        // WebCodecs path.
-        egfx: bascule_rdp::Egfx::On,
+        // EGFX: by default without H.264 (hosts send lossless codecs that IronRDP composites
+        // into our framebuffer); with the host's `h264` setting, AVC420, which the display
+        // decodes into the framebuffer and passes on as it came to browsers that decode it.
+        egfx: if target.h264 { bascule_rdp::Egfx::Avc420PassThrough } else { bascule_rdp::Egfx::On },
     };
     let connection = bascule_rdp::connect(config).await?;
     let (width, height) = connection.size();
@@ -183,6 +183,29 @@ fn handle_event(session: &LiveSession, event: RdpEvent, painted: &mut bool) -> R
                 *n += 1;
                 *current = text;
             });
+        }
+        RdpEvent::Avc420 { surface_id, output_origin, surface_x, surface_y, width, height, regions, data, .. } => {
+            let Some((origin_x, origin_y)) = output_origin else {
+                tracing::debug!(surface_id, "AVC420 for a surface not mapped to the desktop: ignored");
+                return Ok(());
+            };
+            // Surface coordinates to desktop ones; anything that does not fit is refused below.
+            let at = |x: u32, y: u32, w: u32, h: u32| {
+                let fit = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+                Rect { x: fit(origin_x + x), y: fit(origin_y + y), width: fit(w), height: fit(h) }
+            };
+            let rect = at(surface_x.into(), surface_y.into(), width.into(), height.into());
+            let regions = regions
+                .iter()
+                .map(|&(l, t, r, b)| at(l.into(), t.into(), r.saturating_sub(l).into(), b.saturating_sub(t).into()))
+                .filter(|r| r.width > 0 && r.height > 0)
+                .collect();
+            // A picture that does not decode is lost (its area keeps its previous content until
+            // the host's next IDR); the session goes on.
+            match display.apply(Update::Video { stream: surface_id, rect, regions, data }) {
+                Ok(()) => *painted = true,
+                Err(error) => tracing::warn!(surface_id, %error, "AVC420 picture refused"),
+            }
         }
         RdpEvent::FrameEnd => {
             let (width, height) = display.framebuffer().size();

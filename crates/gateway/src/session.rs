@@ -46,6 +46,8 @@ pub(crate) struct Target {
     pub(crate) application: Option<String>,
     pub(crate) working_dir: Option<String>,
     pub(crate) keyboard_layout: u32,
+    /// RDP: ask for H.264 (AVC420) and pass it through.
+    pub(crate) h264: bool,
     pub(crate) clipboard_in: bool,
     pub(crate) clipboard_out: bool,
     /// End the session after this long without input from any viewer (the effective policy).

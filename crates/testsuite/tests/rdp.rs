@@ -200,6 +200,41 @@ async fn shadow_tls_canvas_keys_and_clicks() -> Result<()> {
     Ok(())
 }
 
+/// A host with `h264 = true`: freerdp-shadow sends AVC420 (H.264). A viewer that decodes H.264
+/// gets it as the host sent it (host-stream `Video` messages); a viewer on the same session that
+/// does not gets the pixels the gateway decoded. Both show the X screen, within H.264's loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_h264_is_passed_through_to_viewers_that_decode_it() -> Result<()> {
+    let desktop = start_rdp_desktop(RdpShadow::Tls);
+    let resource = shadow_resource("shadow", &desktop).line("h264 = true");
+    let gateway = start_gateway(&[User::new(USER, PASSWORD, &["shadow"])], &[resource], INSECURE).await?;
+    let portal = login(gateway.addr, USER, PASSWORD).await?;
+    let h264 = crate::support::viewer::BROWSER_CODECS | bascule_proto::CODEC_H264;
+    let mut decoding = portal.open_viewer_with("shadow", h264).await?;
+    decoding.wait_hello(WAIT).await?;
+    decoding.wait_frames(1, WAIT).await?;
+    let mut pixels = open_with_frames(&portal, "shadow").await?;
+    // freerdp-shadow sends H.264 for what changes once AVC is confirmed: type into the xterm.
+    focus_xterm(&desktop)?;
+    let deadline = Instant::now() + WAIT;
+    while decoding.host_video < 5 {
+        ensure!(Instant::now() < deadline, "no H.264 passed through within {WAIT:?}: {} host pictures", decoding.host_video);
+        decoding.type_us("echo h264\n").await?;
+        decoding.pump(Duration::from_millis(300)).await?;
+        pixels.pump(Duration::from_millis(100)).await?;
+    }
+    let decoded = settled_difference(&mut decoding, &desktop).await?;
+    let difference = settled_difference(&mut pixels, &desktop).await?;
+    println!(
+        "FIGURE: shadow H.264: {} host pictures passed through; mean absolute difference per channel, canvas vs. xwd: {decoded:.3} (H.264 viewer), {difference:.3} (PNG viewer)",
+        decoding.host_video
+    );
+    assert!(decoded < MAX_MEAN_DIFF && difference < MAX_MEAN_DIFF, "{decoded:.2} / {difference:.2}");
+    assert_eq!(pixels.host_video + pixels.own_video, 0, "the viewer without H.264 got none");
+    assert_eq!(gateway.running.session_count(), 1);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shadow_nla_right_and_wrong_password() -> Result<()> {
     let (nla_user, nla_password) = ("nlauser", format!("nla-{}", random_token(8)));

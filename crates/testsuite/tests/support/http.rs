@@ -425,9 +425,14 @@ impl Portal {
 
     /// Launch, upgrade and send the ClientHello: a running viewer of `resource`.
     pub(crate) async fn open_viewer(&self, resource: &str) -> Result<ViewerClient> {
+        self.open_viewer_with(resource, crate::support::viewer::BROWSER_CODECS).await
+    }
+
+    /// Opens a viewer that announces `codecs` in its hello.
+    pub(crate) async fn open_viewer_with(&self, resource: &str, codecs: u32) -> Result<ViewerClient> {
         let ticket = self.launch(resource).await?;
         match self.open_ws(&ticket).await? {
-            Ok(ws) => ViewerClient::start(ws).await,
+            Ok(ws) => ViewerClient::start_with(ws, codecs).await,
             Err(status) => bail!("the WebSocket upgrade for {resource} was refused with HTTP {status}"),
         }
     }

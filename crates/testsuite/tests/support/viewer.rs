@@ -21,6 +21,9 @@ pub(crate) const QUIET: Duration = Duration::from_millis(500);
 /// Longest wait for a picture to settle.
 pub(crate) const SETTLE_MAX: Duration = Duration::from_secs(10);
 
+/// What the browser decodes without WebCodecs: PNG, JPEG and glyphs.
+pub(crate) const BROWSER_CODECS: u32 = bascule_proto::CODEC_PNG | bascule_proto::CODEC_JPEG | bascule_proto::CODEC_GLYPHS;
+
 /// What one read produced.
 #[derive(Debug)]
 pub(crate) enum Incoming {
@@ -49,6 +52,9 @@ pub(crate) struct ViewerClient {
     pub(crate) pings: u32,
     /// Whether the last drawing message was an `EndFrame` (the canvas shows a whole frame).
     frame_complete: bool,
+    /// `Video` messages of host streams (passed through), and of the gateway's own streams.
+    pub(crate) host_video: u32,
+    pub(crate) own_video: u32,
 }
 
 impl std::fmt::Debug for ViewerClient {
@@ -65,8 +71,11 @@ impl std::fmt::Debug for ViewerClient {
 impl ViewerClient {
     /// Sends the ClientHello (version 0, 1280x800, PNG, JPEG and glyphs).
     pub(crate) async fn start(ws: Ws) -> Result<ViewerClient> {
-        // What the browser decodes: PNG, JPEG and glyphs.
-        let codecs = bascule_proto::CODEC_PNG | bascule_proto::CODEC_JPEG | bascule_proto::CODEC_GLYPHS;
+        ViewerClient::start_with(ws, BROWSER_CODECS).await
+    }
+
+    /// Sends the ClientHello (version 0, 1280x800, `codecs`).
+    pub(crate) async fn start_with(ws: Ws, codecs: u32) -> Result<ViewerClient> {
         let mut canvas = Canvas::new(0, 0);
         canvas.announce_codecs(codecs);
         let mut viewer = ViewerClient {
@@ -80,6 +89,8 @@ impl ViewerClient {
             bytes_received: 0,
             pings: 0,
             frame_complete: false,
+            host_video: 0,
+            own_video: 0,
         };
         viewer
             .send(ClientMessage::Hello { version: 0, width: 1280, height: 800, codecs })
@@ -191,6 +202,13 @@ impl ViewerClient {
     async fn handle(&mut self, message: &ServerMessage) -> Result<()> {
         self.canvas.apply(message).with_context(|| format!("drawing {}", describe(message)))?;
         match message {
+            ServerMessage::Video { stream, data, .. } if !data.is_empty() => {
+                if stream & 0x8000 != 0 {
+                    self.host_video += 1;
+                } else {
+                    self.own_video += 1;
+                }
+            }
             ServerMessage::Hello { width, height, name, .. } => {
                 self.hello = Some((*width, *height, name.clone()));
                 self.frame_complete = false;

@@ -156,6 +156,100 @@ fn main() {
     for (label, codecs) in [("PNG only", CODEC_PNG), ("PNG, JPEG and glyphs, as the browser", BROWSER)] {
         table(&desktop, label, codecs);
     }
+    video_table();
+}
+
+/// Frame `t` of a 640x360 video: a landscape-like picture panning 4 pixels a frame (`zoom`:
+/// zooming in 1 % a frame instead, so that every pixel changes in a way motion search cannot
+/// follow exactly), with a little sensor noise (deterministic).
+fn video_frame(t: usize, width: usize, height: usize, zoom: bool) -> Vec<u8> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ t as u64;
+    (0..width * height)
+        .flat_map(|i| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let noise = (seed >> 61) as i32 - 3;
+            let (x, y) = if zoom {
+                let scale = 1.0 / (1.0 + 0.01 * t as f32);
+                let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+                (cx + ((i % width) as f32 - cx) * scale, cy + ((i / width) as f32 - cy) * scale)
+            } else {
+                ((i % width + t * 4) as f32, (i / width) as f32)
+            };
+            let ridge = 180.0 + 40.0 * (x / 37.0).sin() + 25.0 * (x / 11.0 + y / 29.0).cos();
+            let sky = y < ridge;
+            let base = if sky {
+                [90.0 + y * 0.3, 140.0 + y * 0.2, 220.0 - y * 0.1]
+            } else {
+                [60.0 + 30.0 * (x / 13.0).sin(), 110.0 + 20.0 * (y / 7.0).cos(), 50.0 + (x + y) % 40.0]
+            };
+            let px = |v: f32| (v as i32 + noise).clamp(0, 255) as u8;
+            [px(base[0]), px(base[1]), px(base[2]), 255]
+        })
+        .collect()
+}
+
+/// A video playing in a 640x360 window of a 1280x800 desktop (panning, then zooming), 100
+/// frames after the first 20:
+/// per frame, the encode time and bytes, and how far the viewer's picture is from the truth,
+/// as H.264 (two bit rates), as JPEG (the quality of a 512 kbit/s link) and as lossless PNG.
+fn video_table() {
+    const FRAMES: usize = 100;
+    const WARM_UP: usize = 20;
+    let rect = Rect { x: 320, y: 160, width: 640, height: 360 };
+    println!("A video in a 640x360 window of a 1280x800 desktop: {FRAMES} frames after {WARM_UP} of warm-up (median encode time per frame, mean bytes per frame, kbit/s at 25 frames/s, mean absolute error per channel of the last frame).");
+    println!();
+    println!("| video   | viewer                                   | encode (median) | bytes/frame | kbit/s at 25 fps | error |");
+    println!("|---------|------------------------------------------|-----------------|-------------|------------------|-------|");
+    let cases: [(&str, u32, Option<u8>, u32); 4] = [
+        ("H.264 at 1 Mbit/s", BROWSER | bascule_proto::CODEC_H264, Some(65), 1_000_000),
+        ("H.264 at 300 kbit/s (512 kbit/s link)", BROWSER | bascule_proto::CODEC_H264, Some(50), 300_000),
+        ("JPEG quality 50 (512 kbit/s link)", BROWSER, Some(50), 0),
+        ("PNG (lossless)", BROWSER, None, 0),
+    ];
+    for ((name, codecs, quality, bitrate), zoom) in [false, true].into_iter().flat_map(|zoom| cases.map(|case| (case, zoom))) {
+        let mut display = Display::new(1280, 800);
+        display.apply(Update::Fill { rect: Rect { x: 0, y: 0, width: 1280, height: 800 }, rgb: [236, 236, 236] }).expect("fits");
+        let viewer = display.add_viewer(2);
+        display.set_codecs(viewer, codecs);
+        display.set_quality(viewer, quality);
+        if bitrate > 0 {
+            display.set_video_bitrate(viewer, bitrate);
+        }
+        let mut canvas = Canvas::new(1280, 800);
+        let announced = canvas.announce_codecs(codecs);
+        canvas.apply(&ServerMessage::Hello { version: 0, width: 1280, height: 800, codecs: announced, max_in_flight: 2, name: String::new() }).expect("hello");
+        let (mut times, mut bytes) = (Vec::new(), 0usize);
+        for t in 0..WARM_UP + FRAMES {
+            let rgba = video_frame(t, 640, 360, zoom);
+            display.apply(Update::Pixels { rect, rgba }).expect("fits");
+            let start = Instant::now();
+            let plan = display.take_frame(viewer).expect("a frame is due");
+            let seq = plan.seq();
+            let payloads = plan.encode();
+            if t >= WARM_UP {
+                times.push(start.elapsed());
+                bytes += payloads.iter().map(Vec::len).sum::<usize>();
+            }
+            for payload in &payloads {
+                canvas.apply(&ServerMessage::decode(payload).expect("decodes")).expect("draws");
+            }
+            display.handle_ack(viewer, seq).expect("ack");
+        }
+        let (shown, truth) = (region(canvas.framebuffer(), rect), region(display.framebuffer(), rect));
+        let error = shown.iter().zip(&truth).map(|(a, b)| f64::from(a.abs_diff(*b))).sum::<f64>() / shown.len() as f64;
+        let per_frame = bytes / FRAMES;
+        println!(
+            "| {:<7} | {name:<40} | {:>12.2} ms | {per_frame:>11} | {:>16.0} | {error:>5.2} |",
+            if zoom { "zooming" } else { "panning" },
+            median(times).as_secs_f64() * 1e3,
+            per_frame as f64 * 8.0 * 25.0 / 1000.0
+        );
+        if codecs & bascule_proto::CODEC_H264 != 0 {
+            let stats = display.viewer_stats(viewer).expect("viewer");
+            assert!(stats.video_frames >= FRAMES as u64, "the video went as H.264: {stats:?}");
+        }
+    }
+    println!();
 }
 
 /// One table: every frame without and with the tile cache, for a viewer that decodes `codecs`.

@@ -112,6 +112,32 @@ impl DirtyGrid {
         (y0..y1).any(|row| (x0..x1).any(|column| self.cells[row * self.columns + column]))
     }
 
+    /// The bounding box of the dirty cells that touch `rect`, in whole cells (a partial cell at
+    /// the screen's right or bottom edge is left out).
+    pub(crate) fn bounds_within(&self, rect: Rect) -> Option<Rect> {
+        let (x0, x1, y0, y1) = self.span(rect);
+        let (mut left, mut top, mut right, mut bottom) = (usize::MAX, usize::MAX, 0, 0);
+        for row in y0..y1 {
+            for column in x0..x1 {
+                if self.cells[row * self.columns + column] {
+                    (left, top) = (left.min(column), top.min(row));
+                    (right, bottom) = (right.max(column + 1), bottom.max(row + 1));
+                }
+            }
+        }
+        let cell = usize::from(CELL);
+        // Whole cells only.
+        let right = right.min(usize::from(self.width) / cell);
+        let bottom = bottom.min(usize::from(self.height) / cell);
+        // INVARIANT: cells are inside the u16 screen.
+        (left < right && top < bottom).then(|| Rect {
+            x: (left * cell) as u16,
+            y: (top * cell) as u16,
+            width: ((right - left) * cell) as u16,
+            height: ((bottom - top) * cell) as u16,
+        })
+    }
+
     /// Clears the cells that lie entirely inside `rect`.
     pub(crate) fn clear_covered(&mut self, rect: Rect) {
         let cell = usize::from(CELL);

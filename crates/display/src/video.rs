@@ -12,7 +12,7 @@ use crate::framebuffer::Framebuffer;
 use crate::grid::{CELL, DirtyGrid};
 use bascule_proto::Rect;
 use openh264::encoder::{
-    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile, RateControlMode,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile, QpRange, RateControlMode,
     SpsPpsStrategy, UsageType,
 };
 use openh264::formats::{RgbaSliceU8, YUVBuffer};
@@ -86,9 +86,10 @@ impl Motion {
         photo_in_region
     }
 
-    /// The region that moves like a video: the cell-aligned bounding box of the hot photo-like
-    /// blocks, when there are enough of them.
-    pub(crate) fn video_region(&self, framebuffer: &Framebuffer) -> Option<Rect> {
+    /// The region that moves like a video: the bounding box of the hot photo-like blocks, when
+    /// there are enough of them, grown to the cells that change now within one block around it
+    /// (the edges of a video that does not sit on the block grid), in whole cells.
+    pub(crate) fn video_region(&self, framebuffer: &Framebuffer, changed: &DirtyGrid) -> Option<Rect> {
         let hot: Vec<usize> = (0..self.heat.len()).filter(|&i| self.heat[i] >= HEAT_VIDEO && self.photo[i]).collect();
         if hot.len() < MIN_VIDEO_BLOCKS {
             return None;
@@ -104,7 +105,22 @@ impl Motion {
         // Whole cells only (a partial cell at the screen's edge stays with the other paths).
         let width = (x1 - x0) / CELL * CELL;
         let height = (y1 - y0) / CELL * CELL;
-        (width >= 2 * BLOCK && height >= BLOCK).then_some(Rect { x: x0, y: y0, width, height })
+        if width < 2 * BLOCK || height < BLOCK {
+            return None;
+        }
+        let hot = Rect { x: x0, y: y0, width, height };
+        let (screen_width, screen_height) = framebuffer.size();
+        let (gx, gy) = (x0.saturating_sub(BLOCK), y0.saturating_sub(BLOCK));
+        let ring = Rect {
+            x: gx,
+            y: gy,
+            width: (x0 + width).saturating_add(BLOCK).min(screen_width) - gx,
+            height: (y0 + height).saturating_add(BLOCK).min(screen_height) - gy,
+        };
+        Some(match changed.bounds_within(ring) {
+            Some(now) => union(hot, now),
+            None => hot,
+        })
     }
 
     /// Forgets the history of the blocks of `rect` (a stream ended there for good reasons).
@@ -115,6 +131,15 @@ impl Motion {
             }
         }
     }
+}
+
+/// The smallest rectangle holding both.
+fn union(a: Rect, b: Rect) -> Rect {
+    let x = a.x.min(b.x);
+    let y = a.y.min(b.y);
+    let right = (a.x + a.width).max(b.x + b.width);
+    let bottom = (a.y + a.height).max(b.y + b.height);
+    Rect { x, y, width: right - x, height: bottom - y }
 }
 
 /// One viewer's open video stream.
@@ -184,7 +209,15 @@ impl std::fmt::Debug for VideoEncoder {
 impl VideoEncoder {
     /// An encoder for `width × height` pictures (even sides) at about `bitrate` bits per second.
     pub(crate) fn new(width: u16, height: u16, bitrate: u32) -> Result<VideoEncoder, VideoError> {
+        // Screen-content mode does not hold a bit rate by itself: the quantiser's floor does it
+        // coarsely (a thin link gets coarser pictures, which the refinement makes exact later).
+        let floor = match bitrate {
+            b if b < 500_000 => 34,
+            b if b < 2_000_000 => 28,
+            _ => 22,
+        };
         let config = EncoderConfig::new()
+            .qp(QpRange::new(floor, 51))
             .usage_type(UsageType::ScreenContentRealTime)
             .profile(Profile::Baseline)
             .rate_control_mode(RateControlMode::Bitrate)

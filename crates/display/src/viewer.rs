@@ -503,7 +503,7 @@ impl Viewer {
             }
             self.motion.cool(rect, framebuffer);
         }
-        if let Some(found) = self.motion.video_region(framebuffer)
+        if let Some(found) = self.motion.video_region(framebuffer, &changed)
             && !self.stream.as_ref().is_some_and(|s| s.rect.contains(found))
         {
             if let Some(old) = self.stream.take() {

@@ -1218,3 +1218,24 @@ fn host_h264_is_passed_through_to_viewers_in_step_and_decoded_for_the_others() {
     ));
     assert!(display.framebuffer() == &before);
 }
+
+#[test]
+fn a_video_off_the_block_grid_goes_whole_as_video() {
+    let mut rng = Rng(0x269);
+    let mut display = Display::new(640, 480);
+    let mut client = Client::attach_with(&mut display, 2, None, VIDEO_CODECS);
+    client.deliver(&mut display);
+    // Half blocks above and below: the blocks there are mostly background, never "hot".
+    let video = Rect { x: 80, y: 96, width: 320, height: 224 };
+    for t in 0..30 {
+        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        client.deliver(&mut display);
+    }
+    let stats = display.viewer_stats(client.id).expect("viewer");
+    assert_eq!(stats.video_streams, 1, "{stats:?}");
+    // The last frames carry the video and nothing else.
+    let tail = &client.messages[client.messages.len() - 10..];
+    assert!(tail.iter().all(|m| matches!(m, ServerMessage::Video { .. } | ServerMessage::EndFrame { .. })), "{tail:?}");
+    let covered = tail.iter().find_map(|m| if let ServerMessage::Video { rect, .. } = m { Some(*rect) } else { None }).expect("a picture");
+    assert!(covered.contains(video), "{covered:?} holds {video:?}");
+}

@@ -1,7 +1,7 @@
 // End to end: H.264 from an RDP host, drawn by the browser. `bascule serve` in front of the
 // testbed's freerdp-shadow (TLS, no authentication), sharing the X display of the testbed's
 // "office" xterm, with the resource setting `h264 = true`: the gateway asks the host for EGFX
-// AVC420 and passes the host's H.264 as it came (High profile from freerdp-shadow) to a viewer
+// AVC420 and passes the host's H.264 as it came (freerdp-shadow: High profile) to a viewer
 // that announced H.264, as `Video` messages of host streams (ids 0x8000 and up).
 //
 // What it proves: headless Chromium announces H.264, receives the host's own H.264 (a passive spy
@@ -55,7 +55,7 @@ function reachable(address, timeoutMs = 3000) {
 }
 
 /** Runs an X client on the shared display and returns its output. */
-function x(program, args) {
+function xClient(program, args) {
   return execFileSync(program, args, { encoding: 'utf8', env: { ...process.env, DISPLAY: display }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
@@ -109,12 +109,13 @@ function spyOnVideo() {
       if (!mirror || mirror.width !== width || mirror.height !== height) {
         mirror = window.videoMirror = new OffscreenCanvas(width, height);
       }
-      mirror.getContext('2d').drawImage(...args);
+      mirror.getContext('2d').drawImage(...args); // an OffscreenCanvas context: not the patched drawImage
       spy.mirrorDraws++;
     }
     return result;
   };
 }
+
 before(async () => {
   requireTools();
   for (const [file, hint] of [['/usr/bin/xdotool', 'apt-get install xdotool'], ['/usr/bin/xwininfo', 'apt-get install x11-utils']]) {
@@ -129,7 +130,7 @@ before(async () => {
     throw new Error(`freerdp-shadow does not answer (${error.message}): run scripts/testbed.sh up`);
   });
   try {
-    x('/usr/bin/xwininfo', ['-root']);
+    xClient('/usr/bin/xwininfo', ['-root']);
   } catch (error) {
     throw new Error(`the X display ${display} does not answer (${error.stderr || error.message}): run scripts/testbed.sh up`);
   }
@@ -217,7 +218,7 @@ async function canvasRgba(which) {
     }
     return { width: c.width, height: c.height, chunks };
   }, which);
-  assert.ok(canvas, `the page has a ${which}`);
+  assert.ok(canvas, which === 'mirror' ? 'the page drew no video picture (the spy has no copy)' : 'the viewer has a canvas');
   return { width: canvas.width, height: canvas.height, pixels: Buffer.concat(canvas.chunks.map((c) => Buffer.from(c, 'base64'))) };
 }
 
@@ -257,9 +258,9 @@ test('what changes on the host comes as the host’s H.264, decoded and drawn by
   // The keyboard goes to the shared "office" xterm: give it the focus, then type through the
   // viewer (browser → gateway → freerdp-shadow → X). freerdp-shadow sends H.264 for what changes
   // once AVC is confirmed, so each line typed brings pictures.
-  const xterm = x('/usr/bin/xdotool', ['search', '--classname', '^office$']).trim().split('\n')[0];
+  const xterm = xClient('/usr/bin/xdotool', ['search', '--classname', '^office$']).trim().split('\n')[0];
   assert.ok(xterm, `the office xterm is on ${display}`);
-  x('/usr/bin/xdotool', ['windowactivate', '--sync', xterm]);
+  xClient('/usr/bin/xdotool', ['windowactivate', '--sync', xterm]);
   await page.locator('canvas').focus();
   const before = await counters();
   const started = Date.now();
@@ -277,12 +278,13 @@ test('what changes on the host comes as the host’s H.264, decoded and drawn by
   }
   const ms = Date.now() - started;
   const spy = c.spy;
-  console.log(`# figure: ${c.videoFrames - before.videoFrames} H.264 pictures drawn ${ms} ms after typing started (${lines} lines); ${c.videoStreams} stream start(s) in all; before typing: ${before.videoStreams} stream start(s), ${before.videoFrames} pictures`);
+  console.log(`# figure: ${c.videoFrames - before.videoFrames} H.264 pictures drawn ${ms} ms after typing started (${lines} line(s)); ${c.videoStreams} stream start(s) in all; before typing: ${before.videoStreams} stream start(s), ${before.videoFrames} pictures`);
   console.log(`# figure: Video messages: ${spy.messages} (${spy.hostMessages} of host streams, ${spy.keys} KEY), ${spy.bytes} bytes of H.264; streams ${spy.streams.map((s) => '0x' + s.toString(16)).join(', ')}; profiles ${spy.profiles.join(', ')}; rectangles ${spy.rects.join(' ')} with up to ${spy.maxClips} clips`);
   assert.equal(c.drawErrors, 0, `no display error: ${c.lastDrawError}`);
   assert.equal(c.state, 'connected');
   assert.ok(spy.hostMessages >= 5, `the H.264 came from the host (stream ids 0x8000 and up): ${JSON.stringify(spy)}`);
   assert.ok(spy.streams.some((s) => s >= HOST_STREAMS), `a host stream: ${JSON.stringify(spy.streams)}`);
+  assert.ok(spy.profiles.length >= 1, `a KEY message carried an SPS: ${JSON.stringify(spy)}`);
   assert.deepEqual(pageErrors, [], 'no error reported in the page');
 });
 

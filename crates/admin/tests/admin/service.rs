@@ -225,6 +225,15 @@ async fn host_validation_messages_in_both_languages() {
         ),
         (
             HostSpec {
+                h264: Some(true),
+                ..vnc_host("v1")
+            },
+            "h264",
+            "h264: applies to RDP hosts only",
+            "h264 : ne s'applique qu'aux hôtes RDP",
+        ),
+        (
+            HostSpec {
                 keyboard_layout: Some(0),
                 ..rdp_host("h1")
             },
@@ -322,6 +331,7 @@ async fn host_validation_messages_in_both_languages() {
     assert_eq!(view.certificate, format!("pin:{}", "ab".repeat(32)));
     assert_eq!(view.port, 3389);
     assert_eq!(view.keyboard_layout, 0x040C);
+    assert!(!view.h264, "H.264 from the host is off unless asked for");
     // Creating it again is a conflict; putting it replaces it.
     let error = site
         .admin

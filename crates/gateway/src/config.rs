@@ -671,6 +671,11 @@ keyboard = "scancode"
         let passthrough = format!("{base}credentials = \"passthrough\"\n");
         assert_eq!(Config::from_toml(&passthrough).expect("sso").resources[0].credentials, CredentialsMode::Passthrough);
         assert_eq!(format_fingerprint(&[0xab; 32]).len(), 95);
+        // H.264 from the host: RDP only, off unless asked for.
+        assert!(!Config::from_toml(&passthrough).expect("sso").resources[0].h264);
+        assert!(Config::from_toml(&format!("{passthrough}h264 = true\n")).expect("h264").resources[0].h264);
+        let vnc = "[[resource]]\nid = \"v\"\nname_fr = \"x\"\nname_en = \"x\"\nhost = \"h\"\nport = 5900\nh264 = true\n";
+        assert!(Config::from_toml(vnc).unwrap_err().to_string().contains("h264 = true needs protocol"));
     }
 
     #[test]

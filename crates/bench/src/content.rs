@@ -194,6 +194,30 @@ pub fn photo_png(width: u32, height: u32) -> Result<Vec<u8>, png::EncodingError>
     Ok(out)
 }
 
+/// The frames of a video: a camera panning across a photo-like scene, 4 pixels a frame, as PNG
+/// files' bytes (`count` frames of `width × height`).
+pub fn video_pngs(width: u32, height: u32, count: u32) -> Result<Vec<Vec<u8>>, png::EncodingError> {
+    const STEP: u32 = 4;
+    let scene_width = width + STEP * count;
+    let scene = photo_rgb(scene_width, height);
+    (0..count)
+        .map(|t| {
+            let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+            for row in 0..height {
+                let start = ((row * scene_width + t * STEP) * 3) as usize;
+                rgb.extend_from_slice(&scene[start..start + (width * 3) as usize]);
+            }
+            let mut out = Vec::new();
+            let mut encoder = png::Encoder::new(&mut out, width, height);
+            encoder.set_color(png::ColorType::Rgb);
+            let mut writer = encoder.write_header()?;
+            writer.write_image_data(&rgb)?;
+            writer.finish()?;
+            Ok(out)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,11 @@ struct ThinLink {
     /// Seconds the photo is shown.
     #[arg(long, default_value_t = 4.0)]
     photo_seconds: f64,
+    /// Seconds a video plays after the photo (a 480x270 camera pan at 25 frames/s, with
+    /// ImageMagick's `animate`); 0, the default, leaves the video phase out of the office
+    /// workload.
+    #[arg(long, default_value_t = 0.0)]
+    video_seconds: f64,
     /// Seconds of idle at the end of the script.
     #[arg(long, default_value_t = 5.0)]
     idle_seconds: f64,
@@ -140,6 +145,7 @@ fn main() -> Result<()> {
         pages: args.pages,
         switches: args.switches,
         photo_seconds: args.photo_seconds,
+        video_seconds: args.video_seconds,
         idle_seconds: args.idle_seconds,
         tigervnc_args: split(&args.tigervnc_args, run::default_tigervnc_args()),
         rdp_args: split(&args.rdp_args, run::default_rdp_args()),

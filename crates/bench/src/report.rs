@@ -55,6 +55,8 @@ pub struct WorkloadSpec {
     pub photo: (u32, u32),
     /// How long the photo is shown, seconds.
     pub photo_seconds: f64,
+    /// How long the video plays (0: no video phase), seconds.
+    pub video_seconds: f64,
     /// Idle time at the end, seconds.
     pub idle_seconds: f64,
 }
@@ -91,7 +93,8 @@ impl Traffic {
 /// One phase of the workload.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseTraffic {
-    /// `typing`, `scrolling`, `switching`, `photo`, `idle` (the idle phase includes the drain).
+    /// `typing`, `scrolling`, `switching`, `photo`, `video` (with `--video-seconds`), `idle`
+    /// (the idle phase includes the drain).
     pub phase: String,
     /// Its traffic.
     pub traffic: Traffic,
@@ -455,6 +458,7 @@ mod tests {
                 switches: 4,
                 photo: (800, 520),
                 photo_seconds: 4.0,
+                video_seconds: 0.0,
                 idle_seconds: 5.0,
             },
             systems: vec![bascule, tiger, rdp],

@@ -26,6 +26,9 @@ pub const WIDTH: u16 = 1280;
 pub const HEIGHT: u16 = 800;
 /// The photo's size.
 pub const PHOTO: (u32, u32) = (800, 520);
+/// Size of the video's frames, and how many (looped at 25 frames/s).
+pub const VIDEO: (u32, u32) = (480, 272);
+const VIDEO_FRAMES: u32 = 100;
 /// x11vnc's polling period on the benchmark desktop, milliseconds (`DesktopOptions::x11vnc_poll_ms`).
 pub const X11VNC_POLL_MS: u16 = 2;
 
@@ -64,6 +67,8 @@ pub struct Options {
     pub switches: u32,
     /// How long the photo is shown.
     pub photo_seconds: f64,
+    /// How long the video plays (0: no video phase).
+    pub video_seconds: f64,
     /// Idle time at the end of the script.
     pub idle_seconds: f64,
     /// TigerVNC viewer settings (before the server address).
@@ -125,6 +130,13 @@ impl Files {
             "photo.png",
             &content::photo_png(PHOTO.0, PHOTO.1).context("encoding the photo")?,
         )?;
+        for (i, frame) in content::video_pngs(VIDEO.0, VIDEO.1, VIDEO_FRAMES)
+            .context("encoding the video")?
+            .iter()
+            .enumerate()
+        {
+            write(&format!("video-{i:03}.png"), frame)?;
+        }
         Ok(Files {
             dir: work_dir.to_owned(),
             logs,
@@ -210,6 +222,7 @@ pub async fn run(options: &Options) -> Result<Report> {
             switches: options.switches,
             photo: PHOTO,
             photo_seconds: options.photo_seconds,
+            video_seconds: options.video_seconds,
             idle_seconds: options.idle_seconds,
         },
         systems,
@@ -592,6 +605,27 @@ async fn workload(
     tokio::time::sleep(Duration::from_secs_f64(options.photo_seconds)).await;
     tokio::task::block_in_place(move || drop(photo));
     viewer.check()?;
+
+    if options.video_seconds > 0.0 {
+        progress(5, system, "playing a video");
+        meter.mark("video");
+        let frames: Vec<String> = (0..VIDEO_FRAMES).map(|i| format!("video-{i:03}.png")).collect();
+        let mut video = Command::new("animate");
+        video
+            .args(["-title", "bascule-bench-video", "-geometry", "+300+150", "-delay", "4", "-loop", "0"])
+            .args(&frames)
+            .current_dir(&files.dir)
+            .env("DISPLAY", display);
+        let video = Guarded::spawn(
+            "animate (video)",
+            video,
+            &files.logs.join(format!("{}-animate.log", system.id())),
+        )?;
+        find_window(display, &["--name", "^bascule-bench-video$"]).await?;
+        tokio::time::sleep(Duration::from_secs_f64(options.video_seconds)).await;
+        tokio::task::block_in_place(move || drop(video));
+        viewer.check()?;
+    }
 
     progress(
         6,

@@ -241,4 +241,22 @@ mod tests {
             .count();
         assert!(same < 64 * 48 / 50, "{same} equal neighbours");
     }
+
+    #[test]
+    fn the_video_pans_four_pixels_a_frame() {
+        let frames = video_pngs(32, 8, 3).expect("encoded");
+        let decode = |png: &[u8]| {
+            let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().expect("a PNG");
+            let mut rgb = vec![0; reader.output_buffer_size().expect("size")];
+            let info = reader.next_frame(&mut rgb).expect("a frame");
+            assert_eq!((info.width, info.height), (32, 8));
+            rgb
+        };
+        let (first, second) = (decode(&frames[0]), decode(&frames[1]));
+        assert_ne!(first, second);
+        for row in 0..8 {
+            let line = |rgb: &[u8], from: usize, len: usize| rgb[(row * 32 + from) * 3..(row * 32 + from + len) * 3].to_vec();
+            assert_eq!(line(&first, 4, 28), line(&second, 0, 28), "row {row}");
+        }
+    }
 }

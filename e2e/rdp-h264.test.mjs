@@ -30,6 +30,13 @@ import { requireTools, browser, settle, bascule, startServe, testbedEnv, screenR
 const CODECS_H264 = 8;
 /** Stream ids from this one up are the host's H.264, passed through as it came. */
 const HOST_STREAMS = 0x8000;
+/**
+ * How long to keep the host's screen changing until H.264 is drawn. Normally under a second; but a
+ * viewer attached to the session after the host's first IDR gets pixels until the host's next one,
+ * and freerdp-shadow (x264, no IDR on request) sends one every 250 pictures, at some 7 pictures a
+ * second while the gateway turns them into pixels.
+ */
+const WAIT_FOR_VIDEO_MS = 90000;
 /** H.264 is lossy: the canvas may differ from the X screen by this much per channel, on average. */
 const MAX_MEAN_DIFF = 8;
 const PORTAL_PASS = 'agent-' + crypto.randomBytes(6).toString('hex');
@@ -192,6 +199,12 @@ after(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** What the gateway logged about the RDP session and its graphics, for a failure's message. */
+function gatewayLog() {
+  const lines = gateway.output().replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  return lines.filter((l) => /WARN|ERROR|EGFX|rdp/i.test(l)).slice(-20).join('\n');
+}
+
 /** The viewer's counters and what the spy saw. */
 const counters = () =>
   page.evaluate(() => {
@@ -256,8 +269,8 @@ test('the viewer of an RDP host with h264 = true announces H.264', async () => {
 
 test('what changes on the host comes as the host’s H.264, decoded and drawn by Chromium', async () => {
   // The keyboard goes to the shared "office" xterm: give it the focus, then type through the
-  // viewer (browser → gateway → freerdp-shadow → X). freerdp-shadow sends H.264 for what changes
-  // once AVC is confirmed, so each line typed brings pictures.
+  // viewer (browser → gateway → freerdp-shadow → X), one line after another, so that the host
+  // keeps sending pictures (freerdp-shadow encodes what changed, as H.264 once AVC is confirmed).
   const xterm = xClient('/usr/bin/xdotool', ['search', '--classname', '^office$']).trim().split('\n')[0];
   assert.ok(xterm, `the office xterm is on ${display}`);
   xClient('/usr/bin/xdotool', ['windowactivate', '--sync', xterm]);
@@ -267,12 +280,12 @@ test('what changes on the host comes as the host’s H.264, decoded and drawn by
   let c = before;
   let lines = 0;
   while (c.videoFrames - before.videoFrames < 5 || c.videoStreams < 1) {
-    if (Date.now() - started > 30000) {
-      assert.fail(`no H.264 drawn within 30 s after ${lines} typed lines: ${JSON.stringify(c)}; page errors: ${JSON.stringify(pageErrors)}`);
+    if (Date.now() - started > WAIT_FOR_VIDEO_MS) {
+      assert.fail(`no H.264 drawn within ${WAIT_FOR_VIDEO_MS / 1000} s after ${lines} typed lines: ${JSON.stringify(c)}; page errors: ${JSON.stringify(pageErrors)}\ngateway:\n${gatewayLog()}`);
     }
     await page.keyboard.type(`echo bascule-h264-${++lines}`, { delay: 10 });
     await page.keyboard.press('Enter');
-    await page.waitForTimeout(300);
+    await page.waitForTimeout(50);
     c = await counters();
     if (c.drawErrors > 0) break; // reported below, with the error's text
   }
@@ -280,6 +293,11 @@ test('what changes on the host comes as the host’s H.264, decoded and drawn by
   const spy = c.spy;
   console.log(`# figure: ${c.videoFrames - before.videoFrames} H.264 pictures drawn ${ms} ms after typing started (${lines} line(s)); ${c.videoStreams} stream start(s) in all; before typing: ${before.videoStreams} stream start(s), ${before.videoFrames} pictures`);
   console.log(`# figure: Video messages: ${spy.messages} (${spy.hostMessages} of host streams, ${spy.keys} KEY), ${spy.bytes} bytes of H.264; streams ${spy.streams.map((s) => '0x' + s.toString(16)).join(', ')}; profiles ${spy.profiles.join(', ')}; rectangles ${spy.rects.join(' ')} with up to ${spy.maxClips} clips`);
+  if (ms > 5000) {
+    // Seen about once in 15 runs: the viewer was attached to the session's display after the
+    // host's first IDR, so the gateway sent it pixels until the host's next IDR.
+    console.log(`# note: the viewer got no host H.264 for ${ms} ms of typing: it missed the host's first IDR and waited for the next one`);
+  }
   assert.equal(c.drawErrors, 0, `no display error: ${c.lastDrawError}`);
   assert.equal(c.state, 'connected');
   assert.ok(spy.hostMessages >= 5, `the H.264 came from the host (stream ids 0x8000 and up): ${JSON.stringify(spy)}`);

@@ -113,6 +113,10 @@ pub enum UpdateError {
     },
 }
 
+/// The most pictures, and bytes, kept of a host stream since its IDR for viewers that join it.
+const HISTORY_PICTURES: usize = 300;
+const HISTORY_BYTES: usize = 4 << 20;
+
 /// Identifies a viewer of a [`Display`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ViewerId(u64);
@@ -126,12 +130,15 @@ pub struct Display {
     next_viewer: u64,
     /// Decoders of the host's H.264 streams ([`Update::Video`]).
     host_video: HashMap<u16, video::VideoDecoder>,
+    /// Per host stream, its pictures since its last IDR (`None` once that grew too long), so
+    /// that a viewer that comes later can catch up instead of waiting for the next IDR.
+    host_history: HashMap<u16, Option<Vec<viewer::HostPicture>>>,
 }
 
 impl Display {
     /// A black display of the given size, with no viewer.
     pub fn new(width: u16, height: u16) -> Display {
-        Display { framebuffer: Framebuffer::new(width, height), cursor: None, viewers: HashMap::new(), next_viewer: 1, host_video: HashMap::new() }
+        Display { framebuffer: Framebuffer::new(width, height), cursor: None, viewers: HashMap::new(), next_viewer: 1, host_video: HashMap::new(), host_history: HashMap::new() }
     }
 
     /// The authoritative framebuffer.
@@ -162,6 +169,7 @@ impl Display {
             Update::Resize { width, height } => {
                 self.framebuffer = Framebuffer::new(width, height);
                 self.host_video.clear();
+                self.host_history.clear();
                 self.viewers.values_mut().for_each(|v| v.handle_resize(width, height));
             }
         }
@@ -206,8 +214,23 @@ impl Display {
             self.framebuffer.put(*part, &rgba)?;
         }
         let picture = viewer::HostPicture { stream, key, rect, regions: parts, data };
+        let history = self.host_history.entry(stream).or_insert(None);
+        if key {
+            *history = Some(Vec::new());
+        }
+        let earlier = history.as_deref().unwrap_or_default();
+        let earlier = if history.is_some() { Some(earlier) } else { None };
         for viewer in self.viewers.values_mut() {
-            viewer.handle_host_video(&picture, &self.framebuffer);
+            viewer.handle_host_video(&picture, earlier, &self.framebuffer);
+        }
+        // A history a newcomer could not afford is dropped: it waits for the next IDR.
+        if let Some(pictures) = history {
+            let bytes: usize = pictures.iter().map(|p| p.data.len()).sum::<usize>() + picture.data.len();
+            if pictures.len() >= HISTORY_PICTURES || bytes > HISTORY_BYTES {
+                *history = None;
+            } else {
+                pictures.push(picture);
+            }
         }
         Ok(())
     }

@@ -1164,7 +1164,12 @@ fn host_h264_is_passed_through_to_viewers_in_step_and_decoded_for_the_others() {
     let rect = Rect { x: 32, y: 32, width: 320, height: 192 };
     let part = Rect { x: 96, y: 64, width: 128, height: 64 };
     let mut host = crate::video::VideoEncoder::new(rect.width, rect.height, 1_000_000).expect("encoder");
+    let mut late: Option<Client> = None;
     for t in 0..40 {
+        // A viewer that comes after the IDR catches up with the pictures since.
+        if t == 10 {
+            late = Some(Client::attach_with(&mut display, 2, None, VIDEO_CODECS));
+        }
         if t == 30 {
             host.force_key();
         }
@@ -1183,7 +1188,15 @@ fn host_h264_is_passed_through_to_viewers_in_step_and_decoded_for_the_others() {
         // does the one that only gets pixels.
         fast.check(&display, t);
         png.check(&display, t);
+        if let Some(late) = late.as_mut() {
+            late.deliver(&mut display);
+            late.check(&display, t);
+        }
     }
+    let late = late.expect("attached");
+    let late_videos: Vec<u8> = late.messages.iter().filter_map(|m| if let ServerMessage::Video { flags, .. } = m { Some(*flags) } else { None }).collect();
+    assert_eq!(late_videos.len(), 40, "the 10 pictures before it came, then every one from the 11th on");
+    assert_eq!(late_videos[0], VIDEO_KEY, "the catch-up starts at the IDR");
     slow.deliver(&mut display);
     slow.check(&display, 40);
     let stats = |display: &Display, c: &Client| display.viewer_stats(c.id).expect("viewer");

@@ -23,6 +23,10 @@ const MAX_PENDING_COPIES: usize = 32;
 /// is taken out of step (and gets the decoded pixels instead).
 const MAX_PASSTHROUGH: usize = 16;
 
+/// The most bytes of a host stream's pictures since its IDR sent to a viewer that joins it
+/// later (more, and it waits for the next IDR).
+const CATCH_UP_BYTES: usize = 1 << 20;
+
 /// Stream numbers of the host's streams on the viewer: the host's (surface) number with this
 /// bit, so that they never meet the viewer's own streams.
 const HOST_STREAM: u16 = 0x8000;
@@ -142,6 +146,11 @@ pub(crate) struct Viewer {
     passthrough: Vec<ServerMessage>,
     /// Host streams to close on the viewer (it fell out of step).
     host_ends: Vec<(u16, Rect)>,
+    /// How many host pictures may wait before the viewer is out of step.
+    passthrough_limit: usize,
+    /// Host streams the viewer fell behind on: it is too slow to catch up, and waits for the
+    /// stream's next IDR (with pixels meanwhile).
+    host_behind: Vec<u16>,
     passed_through: u64,
 }
 
@@ -183,6 +192,8 @@ impl Viewer {
             host_streams: Vec::new(),
             passthrough: Vec::new(),
             host_ends: Vec::new(),
+            passthrough_limit: MAX_PASSTHROUGH,
+            host_behind: Vec::new(),
             passed_through: 0,
         }
     }
@@ -190,12 +201,35 @@ impl Viewer {
     /// A host picture, already in the framebuffer: passed on as it came when the viewer decodes
     /// H.264 and has the stream's earlier pictures (or this is an IDR), else sent as pixels
     /// (and the viewer's decoder for the stream closed).
-    pub(crate) fn handle_host_video(&mut self, picture: &HostPicture, framebuffer: &Framebuffer) {
-        let in_step = self.codecs & CODEC_H264 != 0
-            && (picture.key || self.host_streams.contains(&picture.stream))
-            && self.passthrough.len() < MAX_PASSTHROUGH;
+    ///
+    /// A viewer that decodes H.264 but is not in step (it came after the IDR, or fell behind)
+    /// catches up when the display still has the stream's pictures since its IDR (`earlier`):
+    /// they go first, then this one; the areas they cover are also sent again as pixels, since
+    /// the old pictures may have drawn over what the viewer got since.
+    pub(crate) fn handle_host_video(&mut self, picture: &HostPicture, earlier: Option<&[HostPicture]>, framebuffer: &Framebuffer) {
+        let decodes = self.codecs & CODEC_H264 != 0;
+        let known = picture.key || self.host_streams.contains(&picture.stream);
+        if decodes
+            && !known
+            && self.passthrough.is_empty()
+            && !self.host_behind.contains(&picture.stream)
+            && let Some(earlier) = earlier.filter(|e| {
+                e.first().is_some_and(|p| p.key) && e.iter().map(|p| p.data.len()).sum::<usize>() <= CATCH_UP_BYTES
+            })
+        {
+            // The catch-up goes in one frame: the queue may hold it, and MAX_PASSTHROUGH more.
+            self.passthrough_limit = earlier.len() + 1 + MAX_PASSTHROUGH;
+            for old in earlier {
+                self.pass_on(old, framebuffer);
+                old.regions.iter().for_each(|r| self.dirty.mark(*r));
+            }
+            self.pass_on(picture, framebuffer);
+            picture.regions.iter().for_each(|r| self.dirty.mark(*r));
+            return;
+        }
+        let in_step = decodes && known && self.passthrough.len() < self.passthrough_limit;
         if !in_step {
-            if self.passthrough.len() >= MAX_PASSTHROUGH {
+            if self.passthrough.len() >= self.passthrough_limit {
                 self.drop_passthrough();
             }
             if let Some(i) = self.host_streams.iter().position(|s| *s == picture.stream) {
@@ -204,6 +238,14 @@ impl Viewer {
             }
             picture.regions.iter().for_each(|r| self.dirty.mark(*r));
             return;
+        }
+        self.pass_on(picture, framebuffer);
+    }
+
+    /// Queues a host picture for the viewer's next frame, as it came.
+    fn pass_on(&mut self, picture: &HostPicture, framebuffer: &Framebuffer) {
+        if picture.key {
+            self.host_behind.retain(|s| *s != picture.stream);
         }
         if !self.host_streams.contains(&picture.stream) {
             self.host_streams.push(picture.stream);
@@ -235,6 +277,7 @@ impl Viewer {
         }
         for stream in self.host_streams.drain(..) {
             self.host_ends.push((stream, Rect { x: 0, y: 0, width: 1, height: 1 }));
+            self.host_behind.push(stream);
         }
     }
 
@@ -425,6 +468,7 @@ impl Viewer {
         }
         self.passed_through += self.passthrough.len() as u64;
         items.extend(self.passthrough.drain(..).map(PlanItem::Message));
+        self.passthrough_limit = MAX_PASSTHROUGH;
         if self.codecs & CODEC_H264 != 0 {
             self.plan_video(framebuffer, &mut items);
         } else if let Some((stream, rect)) = self.pending_end.take() {

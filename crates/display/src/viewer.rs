@@ -257,12 +257,13 @@ impl Viewer {
             clip: if picture.regions == [picture.rect] { Vec::new() } else { picture.regions.clone() },
             data: picture.data.clone(),
         });
-        // The viewer will hold the decoded picture, close to the framebuffer's but not exact (its
-        // colour conversion may differ): lossy, refined once it stops changing.
+        // The viewer decodes the same bytes as the display did: it holds the framebuffer's
+        // pixels (H.264 decoding is exact; only a browser's conversion to RGB may differ by a
+        // level or so). The host's loss is in the framebuffer itself, so refining would resend
+        // the same picture: pass-through areas are not lossy.
         for region in &picture.regions {
             self.shadow.copy_from(framebuffer, *region);
-            self.lossy.mark(*region);
-            self.lossy_fresh.mark(*region);
+            self.lossy.clear_covered(*region);
         }
     }
 

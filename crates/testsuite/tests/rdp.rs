@@ -231,6 +231,20 @@ async fn shadow_h264_is_passed_through_to_viewers_that_decode_it() -> Result<()>
     );
     assert!(decoded < MAX_MEAN_DIFF && difference < MAX_MEAN_DIFF, "{decoded:.2} / {difference:.2}");
     assert_eq!(pixels.host_video + pixels.own_video, 0, "the viewer without H.264 got none");
+    // A viewer that comes later (a reload) catches up with the stream since its IDR: it decodes
+    // the host's pictures at the next change, not at the host's next IDR (250 pictures later).
+    let mut late = portal.open_viewer_with("shadow", h264).await?;
+    late.wait_hello(WAIT).await?;
+    late.wait_frames(1, WAIT).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while late.host_video == 0 {
+        ensure!(Instant::now() < deadline, "the late viewer got no H.264 within 10 s");
+        late.type_us("echo late\n").await?;
+        late.pump(Duration::from_millis(300)).await?;
+    }
+    let late_difference = settled_difference(&mut late, &desktop).await?;
+    println!("FIGURE: shadow H.264: a viewer that came later decoded {} host pictures; difference {late_difference:.3}", late.host_video);
+    assert!(late_difference < MAX_MEAN_DIFF, "{late_difference:.2}");
     assert_eq!(gateway.running.session_count(), 1);
     Ok(())
 }

@@ -70,7 +70,8 @@ export function startDemo() {
 
 /** Launches headless Chromium with its own profile. */
 export async function browser() {
-  return chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'pw-udd-')), {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-udd-'));
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
     headless: true,
     ignoreHTTPSErrors: true,
@@ -79,6 +80,18 @@ export async function browser() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  // The profile goes with the browser (each run would otherwise leave one in /tmp): removed once
+  // the browser has exited; a failure to remove it is not the test's failure.
+  const close = context.close.bind(context);
+  context.close = async (options) => {
+    await close(options);
+    try {
+      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch (error) {
+      console.warn(`could not remove the browser profile ${profile}: ${error}`);
+    }
+  };
+  return context;
 }
 
 /** The X server's screen as raw RGBA (exact pixels, no cursor). */

@@ -176,13 +176,7 @@ password = "${sealed}"
 h264 = true
 `);
   gateway = await startServe(configPath);
-  // The harness makes Chromium's profile under os.tmpdir(), which reads TMPDIR: under dataDir, it
-  // goes away with it.
-  const tmpdir = process.env.TMPDIR;
-  process.env.TMPDIR = dataDir;
-  const launching = browser();
-  if (tmpdir === undefined) delete process.env.TMPDIR; else process.env.TMPDIR = tmpdir;
-  context = await launching;
+  context = await browser();
   await context.addInitScript(spyOnVideo);
   page = await context.newPage();
   page.on('console', (msg) => {

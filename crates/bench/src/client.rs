@@ -16,8 +16,9 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-/// What the client decodes, as the browser: PNG, JPEG and glyphs.
-const CODECS: u32 = bascule_proto::CODEC_PNG | bascule_proto::CODEC_JPEG | bascule_proto::CODEC_GLYPHS;
+/// What the client decodes, as the browser with WebCodecs: PNG, JPEG, glyphs and H.264.
+const CODECS: u32 =
+    bascule_proto::CODEC_PNG | bascule_proto::CODEC_JPEG | bascule_proto::CODEC_GLYPHS | bascule_proto::CODEC_H264;
 
 /// The colour of xterm's text cursor with its default resources (the foreground, black).
 pub const CURSOR_RGB: [u8; 3] = [0, 0, 0];
@@ -232,6 +233,7 @@ fn draws_pixels(message: &ServerMessage) -> bool {
             | ServerMessage::CacheStore { .. }
             | ServerMessage::CacheDraw { .. }
             | ServerMessage::Glyphs { .. }
+            | ServerMessage::Video { .. }
             | ServerMessage::Resize { .. }
     )
 }
@@ -246,6 +248,7 @@ fn kind_of(message: &ServerMessage) -> &'static str {
         ServerMessage::CacheStore { .. } => "cache/store",
         ServerMessage::CacheDraw { .. } => "cache/draw",
         ServerMessage::Glyphs { .. } => "glyphs",
+        ServerMessage::Video { .. } => "video",
         ServerMessage::Cursor { .. } => "cursor",
         ServerMessage::EndFrame { .. } => "end-frame",
         _ => "other",

@@ -79,7 +79,8 @@ pub async fn run(sessions: usize, work_dir: &Path) -> Result<MemoryResult> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_idle = rss()?;
 
-    let codecs = bascule_proto::CODEC_PNG | bascule_proto::CODEC_JPEG | bascule_proto::CODEC_GLYPHS;
+    let codecs =
+        bascule_proto::CODEC_PNG | bascule_proto::CODEC_JPEG | bascule_proto::CODEC_GLYPHS | bascule_proto::CODEC_H264;
     let hello = bascule_proto::ClientMessage::Hello { version: bascule_proto::VERSION, width: 1280, height: 800, codecs }.encode();
     let offer = bascule_proto::ClientMessage::CacheOffer { tiles: 2048 }.encode();
     let mut viewers = Vec::new();

@@ -178,7 +178,7 @@ pub async fn run(options: &Options) -> Result<Report> {
                 };
                 SystemResult::new(
                     system,
-                    &format!("bascule-bench headless client (PNG, JPEG, glyphs; {cache})"),
+                    &format!("bascule-bench headless client (PNG, JPEG, glyphs, H.264; {cache})"),
                     "in-process gateway; login and launch direct, wss:// through the link",
                 )
             }

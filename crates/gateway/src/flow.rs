@@ -31,8 +31,10 @@ pub(crate) struct Flow {
     acked: VecDeque<(Instant, usize)>,
     /// The smallest round trip seen: the link's delay without queueing.
     min_rtt: Option<Duration>,
-    /// Bandwidth samples of large frames: (when, bytes per second).
-    bandwidth: VecDeque<(Instant, f64)>,
+    /// Large frames, for the bandwidth: (when acknowledged, bytes, round trip). Their rate is
+    /// worked out when asked, against the smallest round trip known then: a frame that came
+    /// before any small one (the first screen) would otherwise be measured against itself.
+    bandwidth: VecDeque<(Instant, usize, Duration)>,
     /// The best sample of the last window that had any: what the link is known to carry when
     /// nothing large was sent lately (typing only).
     known_bandwidth: Option<f64>,
@@ -65,14 +67,13 @@ impl Flow {
             // A large frame took (round trip - bare delay) to cross: its bytes over that time
             // are a sample of the bandwidth (an underestimate when it queued behind another).
             if sent_bytes >= BANDWIDTH_SAMPLE_BYTES {
-                let transfer = round_trip.saturating_sub(self.min_rtt.unwrap_or_default()).max(Duration::from_millis(5));
-                self.bandwidth.push_back((now, sent_bytes as f64 / transfer.as_secs_f64()));
+                self.bandwidth.push_back((now, sent_bytes, round_trip));
             }
         }
-        if let Some(best) = self.bandwidth.iter().map(|&(_, rate)| rate).reduce(f64::max) {
+        if let Some(best) = self.recent_bandwidth() {
             self.known_bandwidth = Some(best);
         }
-        while self.bandwidth.front().is_some_and(|(at, _)| now.saturating_duration_since(*at) > BANDWIDTH_SPAN) {
+        while self.bandwidth.front().is_some_and(|(at, _, _)| now.saturating_duration_since(*at) > BANDWIDTH_SPAN) {
             self.bandwidth.pop_front();
         }
         if bytes > 0 {
@@ -114,7 +115,21 @@ impl Flow {
     /// frames large enough to fill the pipe, or the last such figure when nothing large was
     /// sent for longer; `None` before any.
     pub(crate) fn bandwidth(&self) -> Option<f64> {
-        self.bandwidth.iter().map(|&(_, rate)| rate).reduce(f64::max).or(self.known_bandwidth)
+        self.recent_bandwidth().or(self.known_bandwidth)
+    }
+
+    /// The best rate of the large frames of the last 10 s. A frame that crossed in less than
+    /// 5 ms beyond the bare delay says nothing (a fast link, or the frame that set the bare
+    /// delay itself).
+    fn recent_bandwidth(&self) -> Option<f64> {
+        let bare = self.min_rtt?;
+        self.bandwidth
+            .iter()
+            .filter_map(|&(_, bytes, round_trip)| {
+                let transfer = round_trip.saturating_sub(bare);
+                (transfer >= Duration::from_millis(5)).then(|| bytes as f64 / transfer.as_secs_f64())
+            })
+            .reduce(f64::max)
     }
 
     /// The JPEG quality for photo-like regions on this link; `None` (everything lossless) on a
@@ -191,6 +206,24 @@ mod tests {
         flow.on_send(5, 300, at(73_000));
         flow.on_ack(5, at(73_080));
         assert_eq!(flow.jpeg_quality(), Some(50), "the last known bandwidth");
+    }
+
+    #[test]
+    fn the_first_screen_is_measured_against_the_bare_delay_seen_later() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut flow = Flow::default();
+        // The first screen, 14 kB, is the first frame: its round trip is the only one known.
+        flow.on_send(1, 14_000, at(0));
+        flow.on_ack(1, at(300));
+        assert_eq!(flow.bandwidth(), None, "measured against itself, it would look infinitely fast");
+        assert_eq!(flow.jpeg_quality(), None);
+        // A keystroke's echo shows the bare delay: the first screen took 220 ms to cross.
+        flow.on_send(2, 300, at(1000));
+        flow.on_ack(2, at(1080));
+        let rate = flow.bandwidth().expect("a rate");
+        assert!((rate - 14_000.0 / 0.22).abs() < 1.0, "{rate}");
+        assert_eq!(flow.jpeg_quality(), Some(50), "a 512 kbit/s link");
     }
 
     /// A link of `rate` bytes/s and `rtt`, and a viewer sending `frame`-byte frames whenever

@@ -255,7 +255,7 @@ impl Canvas {
         }
         if !data.is_empty() {
             let decoded = match self.videos.get_mut(&stream) {
-                Some(decoder) => decoder.decode(data),
+                Some(decoder) => decoder.decode(data, (width, height)),
                 None => return Err(error(format!("stream {stream} is not open"))),
             };
             let ((w, h), picture) = match decoded {

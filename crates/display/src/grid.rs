@@ -52,19 +52,32 @@ impl DirtyGrid {
         }
     }
 
-    /// Keeps the first `n` dirty cells (row by row) and cleans the others.
-    pub(crate) fn keep_first(&mut self, n: usize) {
-        if self.count <= n {
-            return;
-        }
-        let mut kept = 0;
-        for cell in &mut self.cells {
-            if *cell {
-                if kept < n {
-                    kept += 1;
-                } else {
-                    *cell = false;
-                }
+    /// Keeps the first dirty cells (row by row) until `n` of those that `costs` (given the
+    /// cell's rectangle) says cost something are kept, and cleans the others; the free ones on
+    /// the way are kept too.
+    pub(crate) fn keep_first_costing(&mut self, n: usize, costs: impl Fn(Rect) -> bool) {
+        let cell = usize::from(CELL);
+        let (mut kept, mut paid) = (0, 0);
+        for index in 0..self.cells.len() {
+            if !self.cells[index] {
+                continue;
+            }
+            let (x, y) = ((index % self.columns) * cell, (index / self.columns) * cell);
+            // INVARIANT: cells start inside the u16 screen.
+            let rect = Rect {
+                x: x as u16,
+                y: y as u16,
+                width: (usize::from(self.width) - x).min(cell) as u16,
+                height: (usize::from(self.height) - y).min(cell) as u16,
+            };
+            let keep = paid < n && {
+                paid += usize::from(costs(rect));
+                true
+            };
+            if keep {
+                kept += 1;
+            } else {
+                self.cells[index] = false;
             }
         }
         self.count = kept;

@@ -191,7 +191,7 @@ impl Display {
             .host_video
             .get_mut(&stream)
             .ok_or_else(|| UpdateError::Video(format!("a picture of stream {stream} before its first IDR")))?;
-        let ((width, height), picture) = match decoder.decode(&data) {
+        let ((width, height), picture) = match decoder.decode(&data, self.framebuffer.size()) {
             Ok(decoded) => decoded,
             Err(e) => {
                 self.host_video.remove(&stream);
@@ -312,13 +312,15 @@ impl Display {
 
     /// Asks for the lossless refinement of what a viewer holds lossy and that stopped changing:
     /// its next frame resends exactly the lossy cells that were not sent lossy again since the
-    /// previous call, at most `max_cells` of them (16 × 16 pixels each; the others wait for the
-    /// next call); nothing while the previous slice has not gone out in a frame yet. The caller calls it periodically (every 250 ms in the gateway, with a budget
+    /// previous call, at most `max_cells` of them (16 × 16 pixels each; cells of one colour, a
+    /// few bytes each, do not count; the others wait for the next call); nothing while the
+    /// previous slice has not gone out in a frame yet. The caller calls it periodically (every
+    /// 250 ms in the gateway, with a budget
     /// from the link's bandwidth) while the viewer holds lossy cells, so a still picture becomes
     /// exact from one period after its last change, and a playing video stays lossy. Returns
     /// whether there was anything to refine.
     pub fn refine(&mut self, id: ViewerId, max_cells: usize) -> bool {
-        self.viewers.get_mut(&id).is_some_and(|viewer| viewer.refine(max_cells))
+        self.viewers.get_mut(&id).is_some_and(|viewer| viewer.refine(max_cells, &self.framebuffer))
     }
 
     /// What the server believes a viewer's glyph cache holds once the frames planned so far are

@@ -1248,3 +1248,26 @@ fn a_video_off_the_block_grid_goes_whole_as_video() {
     let covered = tail.iter().find_map(|m| if let ServerMessage::Video { rect, .. } = m { Some(*rect) } else { None }).expect("a picture");
     assert!(covered.contains(video), "{covered:?} holds {video:?}");
 }
+
+#[test]
+fn cells_of_one_colour_do_not_count_against_the_refinement_budget() {
+    let mut rng = Rng(0x26a);
+    let mut display = Display::new(512, 320);
+    let mut client = Client::attach_with(&mut display, 1, None, VIDEO_CODECS);
+    let video = Rect { x: 0, y: 64, width: 256, height: 128 };
+    for t in 0..20 {
+        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        client.deliver(&mut display);
+    }
+    // The video's window closes: the last picture of the stream shows the desktop behind it,
+    // one colour, but lossy.
+    display.apply(Update::Fill { rect: video, rgb: [40, 90, 140] }).expect("desktop");
+    client.deliver(&mut display);
+    assert_eq!(display.viewer_stats(client.id).expect("viewer").lossy_cells, 128);
+    // A budget of one costly cell refines all of them at once: they are one colour.
+    display.refine(client.id, 1);
+    assert!(display.refine(client.id, 1));
+    client.deliver(&mut display);
+    assert_eq!(display.viewer_stats(client.id).expect("viewer").lossy_cells, 0);
+    client.check(&display, 0);
+}

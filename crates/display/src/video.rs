@@ -296,8 +296,10 @@ impl VideoDecoder {
         Ok(VideoDecoder { decoder })
     }
 
-    /// Decodes one access unit: the picture's size and RGBA pixels.
-    pub(crate) fn decode(&mut self, data: &[u8]) -> Result<((u16, u16), Vec<u8>), VideoError> {
+    /// Decodes one access unit: the picture's size and RGBA pixels. A picture larger than
+    /// `limit` (plus a macroblock of padding) is refused before it is converted: a hostile
+    /// stream cannot make us allocate for a picture the screen cannot show.
+    pub(crate) fn decode(&mut self, data: &[u8], limit: (u16, u16)) -> Result<((u16, u16), Vec<u8>), VideoError> {
         use openh264::formats::YUVSource;
         let picture = self
             .decoder
@@ -305,8 +307,11 @@ impl VideoDecoder {
             .map_err(|e| VideoError(e.to_string()))?
             .ok_or_else(|| VideoError("the access unit gave no picture".into()))?;
         let (width, height) = picture.dimensions();
-        let (Ok(w), Ok(h)) = (u16::try_from(width), u16::try_from(height)) else {
-            return Err(VideoError(format!("{width}x{height} picture")));
+        let fits = |size: usize, side: u16| size <= usize::from(side) + 16;
+        let (Ok(w), Ok(h), true, true) =
+            (u16::try_from(width), u16::try_from(height), fits(width, limit.0), fits(height, limit.1))
+        else {
+            return Err(VideoError(format!("a {width}x{height} picture, larger than the {}x{} screen", limit.0, limit.1)));
         };
         let mut rgba = vec![0; width * height * 4];
         picture.write_rgba8(&mut rgba);

@@ -318,7 +318,7 @@ impl Viewer {
     /// refinement does not hold back fresh updates on a thin link); nothing while the previous
     /// slice waits to be planned. Returns whether it marked any. Called every few hundred milliseconds, a still picture is refined from one period
     /// after its last change, and a playing video is not refined.
-    pub(crate) fn refine(&mut self, max_cells: usize) -> bool {
+    pub(crate) fn refine(&mut self, max_cells: usize, framebuffer: &Framebuffer) -> bool {
         // The refinement period is the video streams' clock: one idle for long enough ends.
         if let Some(stream) = &mut self.stream
             && stream.period()
@@ -334,7 +334,8 @@ impl Viewer {
         let mut settled = self.lossy.clone();
         settled.subtract(&self.lossy_fresh);
         self.lossy_fresh.clear();
-        settled.keep_first(max_cells);
+        // A cell of one colour goes as a `Fill` of a few bytes: it does not count.
+        settled.keep_first_costing(max_cells, |cell| framebuffer.solid_colour(cell).is_none());
         if settled.is_empty() {
             return false;
         }

@@ -124,7 +124,7 @@ pub async fn run(sessions: usize, work_dir: &Path) -> Result<MemoryResult> {
 pub fn table(result: &MemoryResult) -> String {
     let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
     format!(
-        "| | |\n|---|---|\n| sessions (1280×800, one viewer each, tile cache 2048, glyphs, JPEG) | {} |\n\
+        "| | |\n|---|---|\n| sessions (1280×800, one viewer each, tile cache 2048, glyphs, JPEG, H.264) | {} |\n\
          | resident set, gateway up, no session | {} |\n| after the first session | {} |\n\
          | after all sessions and some work | {} |\n| **per session** (all − first) / (sessions − 1) | **{}** |\n",
         result.sessions,

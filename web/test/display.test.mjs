@@ -570,6 +570,21 @@ test('video: END draws its picture (flushing the decoder), then closes the strea
   assert.deepEqual([display.videoFrames, display.videoStreams], [4, 3]);
 });
 
+test('video: an empty END for a stream that is not open does nothing, and is no error', async () => {
+  const { display, draws, errors, drained, decoders } = videoDisplay();
+  display.video(video(9, END, 0, 0, 16, 16, new Uint8Array(0))); // never opened
+  display.video(video(1, KEY, 0, 0, 16, 16, keyUnit(60)));
+  display.video(video(1, END, 0, 0, 16, 16, new Uint8Array(0)));
+  display.video(video(1, END, 0, 0, 16, 16, new Uint8Array(0))); // already closed
+  display.video(video(9, END, 0, 0, 16, 16, deltaUnit(61))); // an END with data still needs its stream
+  await drained();
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0], /stream 9 is not open/);
+  assert.deepEqual(draws.map((d) => d.id), ['v60']);
+  assert.equal(decoders.length, 1);
+  assert.equal(display.openStreams.size, 0);
+});
+
 test('video: a stream may be reopened by a KEY right after its END, before the END is drawn', async () => {
   const { display, draws, errors, drained, decoders } = videoDisplay();
   display.video(video(5, KEY, 0, 0, 16, 16, keyUnit(55, 16, 16, 20)));

@@ -244,6 +244,10 @@ impl Canvas {
             return Err(error(format!("a clip outside {rect:?}")));
         }
         let key = flags & VIDEO_KEY != 0;
+        // An empty END for a stream that is not open has nothing to close.
+        if !key && data.is_empty() && flags & VIDEO_END != 0 && !self.videos.contains_key(&stream) {
+            return Ok(());
+        }
         if key {
             if !self.videos.contains_key(&stream) && self.videos.len() >= VIDEO_MAX_STREAMS {
                 return Err(error(format!("a {}th open stream", VIDEO_MAX_STREAMS + 1)));

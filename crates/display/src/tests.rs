@@ -1145,6 +1145,9 @@ fn the_canvas_enforces_the_video_rules() {
     // END closes; then a P-frame is refused; a Resize closes them all.
     canvas.apply(&video(3, VIDEO_END, at, vec![], &[])).expect("end");
     assert!(matches!(canvas.apply(&video(3, 0, at, vec![], &pictures[2].0)), Err(CanvasError::Video(_))));
+    // An empty END for a stream that is not open does nothing; with data, it needs its stream.
+    canvas.apply(&video(3, VIDEO_END, at, vec![], &[])).expect("an END of a closed stream is no error");
+    assert!(matches!(canvas.apply(&video(3, VIDEO_END, at, vec![], &pictures[2].0)), Err(CanvasError::Video(_))));
     canvas.apply(&ServerMessage::Resize { width: 128, height: 64 }).expect("resize");
     assert!(matches!(canvas.apply(&video(10, 0, rect, vec![], &pictures[1].0)), Err(CanvasError::Video(_))));
 }
@@ -1270,4 +1273,61 @@ fn cells_of_one_colour_do_not_count_against_the_refinement_budget() {
     client.deliver(&mut display);
     assert_eq!(display.viewer_stats(client.id).expect("viewer").lossy_cells, 0);
     client.check(&display, 0);
+}
+
+/// Random office work with a video playing now and then, for a viewer that decodes H.264 and
+/// one that does not: the caches agree after every frame, the video viewer is exact wherever it
+/// holds nothing lossy, and both are exact after idle.
+#[test]
+fn random_work_with_video_converges_for_h264_viewers() {
+    let (width, height) = (640, 400);
+    let mut rng = Rng(0x26b);
+    let mut display = Display::new(width, height);
+    let mut desktop = Desktop::new(&mut rng, &mut display, Rect { x: 10, y: 10, width: 300, height: 200 }, 2);
+    let mut video_viewer = Client::attach_with(&mut display, 2, Some(256), VIDEO_CODECS);
+    let mut plain = Client::attach_with(&mut display, 2, Some(256), ALL_CODECS);
+    display.set_quality(plain.id, Some(60));
+    let video = Rect { x: 320, y: 96, width: 256, height: 192 };
+    let (mut t, mut playing) = (0, false);
+    for step in 0..240 {
+        if rng.below(25) == 0 {
+            playing = !playing;
+        }
+        if playing {
+            display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+            t += 1;
+        }
+        match rng.below(5) {
+            0 => {
+                let update = random_update(&mut rng, width, height);
+                display.apply(update).expect("update");
+            }
+            1 => display.apply(typed(step, 20 + rng.below(200), 300 + rng.below(80))).expect("text"),
+            _ => desktop.act(&mut rng, &mut display, 1),
+        }
+        for client in [&mut video_viewer, &mut plain] {
+            client.deliver(&mut display);
+            client.check_cache(&display, step);
+            if display.viewer_stats(client.id).expect("viewer").lossy_cells == 0 {
+                client.check(&display, step);
+            }
+        }
+        if step % 4 == 3 {
+            display.refine(video_viewer.id, 64);
+            display.refine(plain.id, 64);
+        }
+        if rng.below(30) == 0 {
+            // Idle: everything is refined.
+            for client in [&mut video_viewer, &mut plain] {
+                for _ in 0..3 {
+                    display.refine(client.id, usize::MAX);
+                    client.deliver(&mut display);
+                }
+                client.check(&display, step);
+            }
+        }
+    }
+    let stats = display.viewer_stats(video_viewer.id).expect("viewer");
+    assert!(stats.video_streams >= 1 && stats.video_frames > 20, "{stats:?}");
+    assert_eq!(display.viewer_stats(plain.id).expect("viewer").video_frames, 0);
 }

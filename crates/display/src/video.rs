@@ -154,11 +154,13 @@ pub(crate) struct Stream {
     pub(crate) not_video: u8,
     /// A video frame was planned since the last refinement period.
     pub(crate) sent_since_period: bool,
+    /// A picture of the stream was planned: the viewer may have it open, and gets an END.
+    pub(crate) planned: bool,
 }
 
 impl Stream {
     pub(crate) fn new(id: u16, rect: Rect, encoder: std::sync::Arc<std::sync::Mutex<VideoEncoder>>) -> Stream {
-        Stream { id, rect, encoder, idle: 0, not_video: 0, sent_since_period: false }
+        Stream { id, rect, encoder, idle: 0, not_video: 0, sent_since_period: false, planned: false }
     }
 
     /// A refinement period passed: returns whether the stream has been idle long enough to end.

@@ -323,7 +323,8 @@ impl Viewer {
         if let Some(stream) = &mut self.stream
             && stream.period()
         {
-            self.pending_end = Some((stream.id, stream.rect));
+            // A stream that never sent a picture is not open on the viewer.
+            self.pending_end = stream.planned.then_some((stream.id, stream.rect));
             self.stream = None;
         }
         // The previous slice is not planned yet (the viewer's window is full): nothing more,
@@ -544,7 +545,7 @@ impl Viewer {
             && self.stream.as_mut().is_some_and(|s| s.changed(photo))
         {
             // Something else took the region's place (a window closed over the video).
-            if let Some(old) = self.stream.take() {
+            if let Some(old) = self.stream.take().filter(|s| s.planned) {
                 items.push(PlanItem::Message(end_of_stream(old.id, rect)));
             }
             self.motion.cool(rect, framebuffer);
@@ -552,7 +553,7 @@ impl Viewer {
         if let Some(found) = self.motion.video_region(framebuffer, &changed)
             && !self.stream.as_ref().is_some_and(|s| s.rect.contains(found))
         {
-            if let Some(old) = self.stream.take() {
+            if let Some(old) = self.stream.take().filter(|s| s.planned) {
                 items.push(PlanItem::Message(end_of_stream(old.id, old.rect)));
             }
             // A stream that cannot start leaves the region to the other paths.
@@ -570,6 +571,7 @@ impl Viewer {
         }
         let Some(stream) = self.stream.as_mut() else { return };
         stream.sent_since_period = true;
+        stream.planned = true;
         let item = PlanItem::Video { stream: stream.id, rect, rgba: framebuffer.region(rect), encoder: Arc::clone(&stream.encoder) };
         self.dirty.clear_covered(rect);
         self.lossy.mark(rect);

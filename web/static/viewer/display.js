@@ -202,6 +202,9 @@ export class Display {
    */
   video(msg) {
     const { x, y, w, h, clips, end } = msg;
+    // An empty END for a stream that is not open (it never got its first picture, or was
+    // already closed) has nothing to close: ignored.
+    if (end && !msg.key && msg.data.length === 0 && !this.openStreams.has(msg.stream)) return;
     /** @type {VideoOp} */
     const op = { kind: 'video', stream: null, x, y, w, h, clips, end, promise: Promise.resolve(), ready: true, frame: null, failed: false, error: null };
     try {

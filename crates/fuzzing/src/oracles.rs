@@ -700,7 +700,7 @@ pub const VIDEO_CANVAS: (u16, u16) = (256, 128);
 
 /// A `Video` message on a canvas that announced H.264 and has no stream open: a refused message
 /// changes no pixel; an accepted one is a KEY (it opened its stream) that drew one picture, or
-/// none when its data is empty.
+/// none when its data is empty, or an empty END (which does nothing).
 pub fn apply_video(message: &ServerMessage) {
     let (width, height) = VIDEO_CANVAS;
     let mut canvas = Canvas::new(width, height);
@@ -712,10 +712,12 @@ pub fn apply_video(message: &ServerMessage) {
     let ServerMessage::Video { flags, data, .. } = message else { return };
     match result {
         Err(_) => assert!(canvas.framebuffer() == &pixels, "a refused Video changed the canvas"),
-        Ok(()) => {
-            assert!(flags & bascule_proto::VIDEO_KEY != 0, "a Video without KEY accepted with no stream open");
-            assert_eq!(canvas.video_frames(), u64::from(!data.is_empty()), "an accepted Video draws its picture");
+        Ok(()) if flags & bascule_proto::VIDEO_KEY == 0 => {
+            // Only an empty END, which closes nothing here, is accepted without KEY.
+            assert!(flags & bascule_proto::VIDEO_END != 0 && data.is_empty(), "a Video without KEY accepted with no stream open");
+            assert!(canvas.framebuffer() == &pixels && canvas.video_frames() == 0);
         }
+        Ok(()) => assert_eq!(canvas.video_frames(), u64::from(!data.is_empty()), "an accepted Video draws its picture"),
     }
 }
 

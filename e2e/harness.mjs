@@ -125,10 +125,15 @@ export async function settle(page, quietMs = 700, timeoutMs = 15000) {
   throw new Error('the display did not settle');
 }
 
-/** Compares the viewer's canvas with the X screen; returns the number of differing pixels. */
-export async function canvasDiff(page, display) {
-  const canvas = await page.evaluate(() => {
-    const c = window.bascule.canvas;
+/**
+ * A canvas of the page as raw RGBA: the viewer's (`window.bascule.canvas`) by default, or the one
+ * at another path from `window` (`'videoMirror'`); null when there is none.
+ * @returns {Promise<{width: number, height: number, pixels: Buffer} | null>}
+ */
+export async function readCanvas(page, global = 'bascule.canvas') {
+  const canvas = await page.evaluate((global) => {
+    const c = global.split('.').reduce((o, key) => (o ? o[key] : undefined), /** @type {any} */ (window));
+    if (!c) return null;
     const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     const chunks = [];
     const step = 1 << 15;
@@ -136,8 +141,16 @@ export async function canvasDiff(page, display) {
       chunks.push(btoa(String.fromCharCode.apply(null, Array.from(data.subarray(i, i + step)))));
     }
     return { width: c.width, height: c.height, chunks };
-  });
-  const pixels = Buffer.concat(canvas.chunks.map((c) => Buffer.from(c, 'base64')));
+  }, global);
+  if (!canvas) return null;
+  return { width: canvas.width, height: canvas.height, pixels: Buffer.concat(canvas.chunks.map((c) => Buffer.from(c, 'base64'))) };
+}
+
+/** Compares the viewer's canvas with the X screen; returns the number of differing pixels. */
+export async function canvasDiff(page, display) {
+  const canvas = await readCanvas(page);
+  if (!canvas) throw new Error('the viewer has no canvas');
+  const pixels = canvas.pixels;
   const screen = screenRgba(display);
   if (pixels.length !== screen.length) return { differing: -1, detail: `canvas ${canvas.width}x${canvas.height} vs screen ${screen.length / 4} px` };
   let differing = 0; let first = -1;

@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { requireTools, browser, settle, bascule, startServe, testbedEnv, screenRgba } from './harness.mjs';
+import { requireTools, browser, settle, bascule, startServe, testbedEnv, screenRgba, readCanvas } from './harness.mjs';
 
 /** The ClientHello bit of H.264 (docs/protocol.md, Codecs). */
 const CODECS_H264 = 8;
@@ -216,19 +216,9 @@ const counters = () =>
  * video picture covered are transparent in the copy.
  */
 async function canvasRgba(which) {
-  const canvas = await page.evaluate((which) => {
-    const c = which === 'mirror' ? window.videoMirror : window.bascule.canvas;
-    if (!c) return null;
-    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    const chunks = [];
-    const step = 1 << 15;
-    for (let i = 0; i < data.length; i += step) {
-      chunks.push(btoa(String.fromCharCode.apply(null, Array.from(data.subarray(i, i + step)))));
-    }
-    return { width: c.width, height: c.height, chunks };
-  }, which);
+  const canvas = await readCanvas(page, which === 'mirror' ? 'videoMirror' : 'bascule.canvas');
   assert.ok(canvas, which === 'mirror' ? 'the page drew no video picture (the spy has no copy)' : 'the viewer has a canvas');
-  return { width: canvas.width, height: canvas.height, pixels: Buffer.concat(canvas.chunks.map((c) => Buffer.from(c, 'base64'))) };
+  return canvas;
 }
 
 /**

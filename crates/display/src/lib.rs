@@ -218,8 +218,7 @@ impl Display {
         if key {
             *history = Some(Vec::new());
         }
-        let earlier = history.as_deref().unwrap_or_default();
-        let earlier = if history.is_some() { Some(earlier) } else { None };
+        let earlier = history.as_deref();
         for viewer in self.viewers.values_mut() {
             viewer.handle_host_video(&picture, earlier, &self.framebuffer);
         }

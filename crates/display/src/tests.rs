@@ -956,6 +956,11 @@ fn video_frame(rng: &mut Rng, t: usize, width: u16, height: u16) -> Vec<u8> {
         .collect()
 }
 
+/// Frame `t` of a video, shown at `rect`.
+fn play(display: &mut Display, rng: &mut Rng, rect: Rect, t: usize) {
+    display.apply(Update::Pixels { rect, rgba: video_frame(rng, t, rect.width, rect.height) }).expect("video");
+}
+
 /// A word typed at (x, y): eight glyphs of the small font, on white.
 fn typed(t: usize, x: u16, y: u16) -> Update {
     let mut rgba = vec![255; 64 * 15 * 4];
@@ -991,7 +996,7 @@ fn a_playing_video_goes_as_h264_and_becomes_exact_once_it_stops() {
     client.deliver(&mut display);
     let video = Rect { x: 64, y: 64, width: 320, height: 192 };
     for t in 0..40 {
-        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        play(&mut display, &mut rng, video, t);
         // Someone types next to it all along: that stays lossless text.
         display.apply(typed(t, 448, 40 + (t % 4) as u16 * 16)).expect("text");
         assert!(client.deliver(&mut display), "a frame at step {t}");
@@ -1027,7 +1032,7 @@ fn a_playing_video_goes_as_h264_and_becomes_exact_once_it_stops() {
     assert!(client.messages.iter().any(|m| matches!(m, ServerMessage::Video { flags: bascule_proto::VIDEO_END, data, .. } if data.is_empty())));
     // The video plays again: a new stream, which starts with an IDR.
     for t in 40..52 {
-        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        play(&mut display, &mut rng, video, t);
         client.deliver(&mut display);
     }
     let stats = display.viewer_stats(client.id).expect("viewer");
@@ -1060,7 +1065,7 @@ fn a_window_closed_over_a_video_ends_its_stream() {
     let mut client = Client::attach_with(&mut display, 1, None, VIDEO_CODECS);
     let video = Rect { x: 0, y: 64, width: 256, height: 128 };
     for t in 0..20 {
-        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        play(&mut display, &mut rng, video, t);
         client.deliver(&mut display);
     }
     assert!(display.viewer_stats(client.id).expect("viewer").video_open);
@@ -1091,7 +1096,7 @@ fn a_viewer_without_h264_never_gets_video() {
     let mut client = Client::attach_with(&mut display, 1, None, ALL_CODECS);
     let video = Rect { x: 0, y: 64, width: 256, height: 128 };
     for t in 0..20 {
-        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        play(&mut display, &mut rng, video, t);
         client.deliver(&mut display);
         client.check(&display, t);
     }
@@ -1240,7 +1245,7 @@ fn a_video_off_the_block_grid_goes_whole_as_video() {
     // Half blocks above and below: the blocks there are mostly background, never "hot".
     let video = Rect { x: 80, y: 96, width: 320, height: 224 };
     for t in 0..30 {
-        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        play(&mut display, &mut rng, video, t);
         client.deliver(&mut display);
     }
     let stats = display.viewer_stats(client.id).expect("viewer");
@@ -1259,7 +1264,7 @@ fn cells_of_one_colour_do_not_count_against_the_refinement_budget() {
     let mut client = Client::attach_with(&mut display, 1, None, VIDEO_CODECS);
     let video = Rect { x: 0, y: 64, width: 256, height: 128 };
     for t in 0..20 {
-        display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+        play(&mut display, &mut rng, video, t);
         client.deliver(&mut display);
     }
     // The video's window closes: the last picture of the stream shows the desktop behind it,
@@ -1294,7 +1299,7 @@ fn random_work_with_video_converges_for_h264_viewers() {
             playing = !playing;
         }
         if playing {
-            display.apply(Update::Pixels { rect: video, rgba: video_frame(&mut rng, t, video.width, video.height) }).expect("video");
+            play(&mut display, &mut rng, video, t);
             t += 1;
         }
         match rng.below(5) {

@@ -229,12 +229,10 @@ impl Viewer {
         }
         let in_step = decodes && known && self.passthrough.len() < self.passthrough_limit;
         if !in_step {
+            // Too far behind: what waits goes as pixels too, and the viewer's streams are closed
+            // (`drop_passthrough`). Otherwise the viewer never had the stream open.
             if self.passthrough.len() >= self.passthrough_limit {
                 self.drop_passthrough();
-            }
-            if let Some(i) = self.host_streams.iter().position(|s| *s == picture.stream) {
-                self.host_streams.swap_remove(i);
-                self.host_ends.push((picture.stream, picture.rect));
             }
             picture.regions.iter().for_each(|r| self.dirty.mark(*r));
             return;

@@ -161,6 +161,9 @@ impl Display {
                 self.framebuffer.copy(src_x, src_y, dst)?;
                 self.viewers.values_mut().for_each(|v| v.handle_copy(src_x, src_y, dst));
             }
+            // A backend may send the same shape again (x11vnc does, a while after connecting):
+            // that is no change.
+            Update::Cursor(shape) if self.cursor.as_ref() == Some(&shape) => {}
             Update::Cursor(shape) => {
                 self.cursor = Some(shape);
                 self.viewers.values_mut().for_each(|v| v.handle_cursor());

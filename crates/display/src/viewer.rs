@@ -514,6 +514,12 @@ impl Viewer {
             let hidden = CursorShape { hot_x: 0, hot_y: 0, width: 0, height: 0, rgba: Vec::new() };
             items.push(PlanItem::Cursor(cursor.cloned().unwrap_or(hidden)));
         }
+        // Damage that left the picture as the viewer has it (a cursor that blinked on and off
+        // between two frames) is no frame: nothing but keepalives while nothing changes. The
+        // first frame always goes: it tells the viewer the picture is complete.
+        if items.is_empty() && self.frames > 0 {
+            return None;
+        }
         self.sent = self.sent.wrapping_add(1);
         self.frames += 1;
         Some(FramePlan { items, seq: self.sent })
